@@ -1,0 +1,54 @@
+"""Scenario registry: name -> generator function, imported lazily.
+
+A scenario module exposes `generate(seed: int, num_frames: int = 32, size: int = 64) -> Episode`.
+The same (seed, num_frames, size) always gives the identical episode.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Protocol
+
+import numpy as np
+
+from worldfm.errors import ConfigError, UnknownNameError
+from worldfm.sim.episode import Episode
+
+# name -> module path. The module's `generate` function produces one Episode.
+SCENARIOS: dict[str, str] = {
+    "objects": "worldfm.sim.objects",
+    "robot": "worldfm.sim.robot",
+    "driving": "worldfm.sim.driving",
+}
+
+MIN_SIZE, MAX_SIZE = 16, 512
+
+
+class ScenarioFn(Protocol):
+    def __call__(self, seed: int, num_frames: int = 32, size: int = 64) -> Episode: ...
+
+
+def get_scenario(name: str) -> ScenarioFn:
+    """Return the `generate` function of scenario `name`; raises `UnknownNameError` listing known names."""
+    if name not in SCENARIOS:
+        raise UnknownNameError("scenario", name, list(SCENARIOS))
+    return importlib.import_module(SCENARIOS[name]).generate
+
+
+def episode_seed(base_seed: int, index: int) -> int:
+    """Seed of episode `index` in a dataset generated from `base_seed` (independent streams, 32-bit)."""
+    return int(np.random.SeedSequence([int(base_seed), int(index)]).generate_state(1)[0])
+
+
+def check_episode_args(num_frames: int, size: int) -> None:
+    """Raise `ConfigError` for frame counts or sizes that no scenario can produce."""
+    if num_frames < 2:
+        raise ConfigError(f"num_frames must be at least 2, got {num_frames}")
+    if not MIN_SIZE <= size <= MAX_SIZE or size % 2:
+        raise ConfigError(f"size must be an even number of pixels in [{MIN_SIZE}, {MAX_SIZE}], got {size}")
+
+
+def generate_episode(scenario: str, seed: int, num_frames: int = 32, size: int = 64) -> Episode:
+    """Simulate one episode of `scenario` (frames of `size` x `size` pixels)."""
+    check_episode_args(num_frames, size)
+    return get_scenario(scenario)(seed=seed, num_frames=num_frames, size=size)
