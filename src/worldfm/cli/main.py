@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
 
 from worldfm import __version__
@@ -28,6 +30,19 @@ def main(
     ),
 ) -> None:
     """worldfm: physical-AI world foundation models on a laptop CPU."""
+
+
+@app.command()
+def demo(
+    out: Path = typer.Option(Path("out/demo"), "--out", help="Folder for the demo datasets and images."),
+    episodes: int = typer.Option(2, "--episodes", min=1, help="Episodes per scenario."),
+    workers: int = typer.Option(2, "--workers", min=1, help="Worker processes."),
+) -> None:
+    """Run the end-to-end demo on the shipped parts: simulate every scenario and write a contact sheet."""
+    from worldfm.cli.common import handle_errors
+    from worldfm.demo import run_demo
+
+    handle_errors(run_demo)(out, episodes=episodes, workers=workers)
 
 
 def _register() -> None:

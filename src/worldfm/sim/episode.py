@@ -110,7 +110,9 @@ class Episode:
                     f"{len(self.action_names)} action names for {self.actions.shape[1]} action dimensions"
                 )
         if self.camera.extrinsics.shape[0] != t:
-            raise ConfigError(f"camera extrinsics must have {t} frames, got {self.camera.extrinsics.shape[0]}")
+            raise ConfigError(
+                f"camera extrinsics must have {t} frames, got {self.camera.extrinsics.shape[0]}"
+            )
         if self.fps <= 0:
             raise ConfigError(f"fps must be positive, got {self.fps}")
 

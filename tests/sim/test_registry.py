@@ -1,0 +1,32 @@
+import pytest
+
+from worldfm.errors import ConfigError, UnknownNameError
+from worldfm.sim.registry import SCENARIOS, check_episode_args, episode_seed, generate_episode, get_scenario
+
+
+def test_unknown_scenario_lists_known_ones() -> None:
+    with pytest.raises(UnknownNameError, match=r"unknown scenario 'lava'.*driving, objects, robot"):
+        get_scenario("lava")
+
+
+@pytest.mark.parametrize("name", sorted(SCENARIOS))
+def test_every_scenario_module_exposes_generate(name: str) -> None:
+    assert callable(get_scenario(name))
+
+
+def test_episode_seeds_are_deterministic_and_distinct() -> None:
+    seeds = [episode_seed(0, i) for i in range(1000)]
+    assert seeds == [episode_seed(0, i) for i in range(1000)]
+    assert len(set(seeds)) == 1000
+    assert episode_seed(1, 0) != episode_seed(0, 0)
+    assert all(0 <= s < 2**32 for s in seeds)
+
+
+@pytest.mark.parametrize(
+    ("frames", "size", "message"), [(1, 64, "num_frames"), (8, 63, "size"), (8, 8, "size")]
+)
+def test_bad_episode_args_are_refused(frames: int, size: int, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        check_episode_args(frames, size)
+    with pytest.raises(ConfigError, match=message):
+        generate_episode("objects", 0, frames, size)
