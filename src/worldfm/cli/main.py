@@ -52,7 +52,7 @@ def _register() -> None:
     doctor.register(app)
     app.add_typer(sim.app, name="sim", help="Simulate physics episodes and write datasets.")
     app.add_typer(data.app, name="data", help="Inspect datasets.")
-    app.add_typer(video.app, name="video", help="Inspect and convert video files.")
+    app.add_typer(video.app, name="video", help="Inspect video files.")
 
 
 _register()
