@@ -21,6 +21,7 @@ from worldfm.sim.episode import Camera, Episode
 from worldfm.sim.events import TrackedObject, compose_caption, detect_events
 from worldfm.sim.mujoco_render import SceneRenderer
 from worldfm.sim.registry import check_episode_args
+from worldfm.sim.sampling import rounded, uniform
 
 SCENARIO = "objects"
 SHAPES = ("box", "sphere", "cylinder", "capsule")
@@ -174,7 +175,7 @@ def sample_params(seed: int) -> ObjectsParams:
     rng = np.random.default_rng(seed)
     surface = "table" if rng.random() < 0.7 else "floor"
     if surface == "table":
-        table = (_u(rng, 0.30, 0.42), _u(rng, 0.22, 0.32), _u(rng, 0.35, 0.50))
+        table = (uniform(rng, 0.30, 0.42), uniform(rng, 0.22, 0.32), uniform(rng, 0.35, 0.50))
         half = (table[0] - SURFACE_MARGIN, table[1] - SURFACE_MARGIN)
     else:
         table, half = None, (0.34, 0.26)
@@ -210,56 +211,48 @@ def sample_params(seed: int) -> ObjectsParams:
         obj = _sample_object(rng, shapes[i], colors[i], motions[i], spec, others, half, surface, surface_z)
         # The first moving object starts at once, later ones may wait: events then spread over the clip.
         if obj.motion != "rest" and any(o.motion != "rest" for o in objects) and rng.random() < 0.6:
-            obj = replace(obj, release=_u(rng, 0.2, 1.0))
+            obj = replace(obj, release=uniform(rng, 0.2, 1.0))
         objects.append(obj)
 
     # Aim a little above the surface: dropped and thrown objects start up to ~0.3 m above it.
-    lookat = (_u(rng, -0.05, 0.05), _u(rng, -0.05, 0.05), surface_z + 0.06)
+    lookat = (uniform(rng, -0.05, 0.05), uniform(rng, -0.05, 0.05), surface_z + 0.06)
     camera = CameraParams(
         lookat=lookat,
-        distance=_u(rng, 0.95, 1.25),
-        azimuth=_u(rng, 0.0, 360.0),
-        elevation=_u(rng, 30.0, 55.0),
-        fovy=_u(rng, 40.0, 50.0),
+        distance=uniform(rng, 0.95, 1.25),
+        azimuth=uniform(rng, 0.0, 360.0),
+        elevation=uniform(rng, 30.0, 55.0),
+        fovy=uniform(rng, 40.0, 50.0),
     )
-    light_dir = np.array([_u(rng, -0.6, 0.6), _u(rng, -0.6, 0.6), -1.0])
+    light_dir = np.array([uniform(rng, -0.6, 0.6), uniform(rng, -0.6, 0.6), -1.0])
     light = LightParams(
-        direction=_tup(light_dir / np.linalg.norm(light_dir)),
-        diffuse=_u(rng, 0.5, 0.9),
-        ambient=_u(rng, 0.15, 0.35),
+        direction=rounded(light_dir / np.linalg.norm(light_dir)),
+        diffuse=uniform(rng, 0.5, 0.9),
+        ambient=uniform(rng, 0.15, 0.35),
     )
-    wood = np.array([0.55, 0.38, 0.22]) * _u(rng, 0.8, 1.15)
-    grey = _u(rng, 0.35, 0.65)
+    wood = np.array([0.55, 0.38, 0.22]) * uniform(rng, 0.8, 1.15)
+    grey = uniform(rng, 0.35, 0.65)
     floor = np.array([grey, grey, grey]) + rng.uniform(-0.05, 0.05, 3)
     return ObjectsParams(
         surface=surface,
         table=table,
-        table_rgb=_tup(np.clip(wood, 0, 1)),
-        floor_rgb=_tup(np.clip(floor, 0, 1)),
+        table_rgb=rounded(np.clip(wood, 0, 1)),
+        floor_rgb=rounded(np.clip(floor, 0, 1)),
         objects=tuple(objects),
         camera=camera,
         light=light,
     )
 
 
-def _u(rng: np.random.Generator, lo: float, hi: float) -> float:
-    return round(float(rng.uniform(lo, hi)), 6)
-
-
-def _tup(values: np.ndarray | list[float]) -> tuple[float, ...]:
-    return tuple(round(float(v), 6) for v in values)
-
-
 def _sample_size(rng: np.random.Generator, shape: str, motion: str) -> tuple[float, ...]:
     if shape == "sphere":
-        return (_u(rng, 0.045, 0.07),)
+        return (uniform(rng, 0.045, 0.07),)
     if shape == "box":
         # Resting boxes are tall so that a hit can knock them over.
-        hz = _u(rng, 0.07, 0.1) if motion == "rest" else _u(rng, 0.035, 0.065)
-        return (_u(rng, 0.035, 0.06), _u(rng, 0.035, 0.06), hz)
+        hz = uniform(rng, 0.07, 0.1) if motion == "rest" else uniform(rng, 0.035, 0.065)
+        return (uniform(rng, 0.035, 0.06), uniform(rng, 0.035, 0.06), hz)
     if shape == "cylinder":
-        return (_u(rng, 0.035, 0.055), _u(rng, 0.05, 0.09))
-    return (_u(rng, 0.03, 0.045), _u(rng, 0.04, 0.07))
+        return (uniform(rng, 0.035, 0.055), uniform(rng, 0.05, 0.09))
+    return (uniform(rng, 0.03, 0.045), uniform(rng, 0.04, 0.07))
 
 
 def _place(
@@ -288,9 +281,9 @@ def _sample_object(
     surface_z: float,
 ) -> ObjectParams:
     size, xy, radius = spec["size"], spec["xy"], spec["radius"]
-    mass = _u(rng, 0.05, 0.3) if motion == "rest" else _u(rng, 0.3, 1.5)
-    friction = (_u(rng, 0.3, 0.9), 0.005, _u(rng, 0.001, 0.004))
-    damping = _u(rng, 0.15, 0.5) if shape == "sphere" else _u(rng, 0.4, 1.0)
+    mass = uniform(rng, 0.05, 0.3) if motion == "rest" else uniform(rng, 0.3, 1.5)
+    friction = (uniform(rng, 0.3, 0.9), 0.005, uniform(rng, 0.001, 0.004))
+    damping = uniform(rng, 0.15, 0.5) if shape == "sphere" else uniform(rng, 0.4, 1.0)
     yaw = rng.uniform(0, 2 * np.pi)
     linvel, angvel = np.zeros(3), np.zeros(3)
 
@@ -314,16 +307,16 @@ def _sample_object(
         if motion == "push":
             rolls = shape == "sphere" or lying
             if rolls:
-                speed = _u(rng, 0.5, 1.3)
+                speed = uniform(rng, 0.5, 1.3)
                 linvel = speed * direction
                 angvel = np.cross([0.0, 0.0, 1.0], linvel) / size[0]  # rolling without slipping
             else:
                 # Enough speed to slide the distance against friction, with some to spare.
-                speed = min(3.0, math.sqrt(2 * friction[0] * GRAVITY * dist) * _u(rng, 1.1, 1.5))
+                speed = min(3.0, math.sqrt(2 * friction[0] * GRAVITY * dist) * uniform(rng, 1.1, 1.5))
                 linvel = speed * direction
     else:
         quat = _random_quat(rng)
-        height = _u(rng, 0.08, 0.25)
+        height = uniform(rng, 0.08, 0.25)
         on = [(p, r) for p, r, _ in others]
         if motion == "drop" and on and rng.random() < 0.35:
             # Drop onto another object from a little to its side, so it lands on it.
@@ -333,7 +326,7 @@ def _sample_object(
         pos = np.array([xy[0], xy[1], surface_z + radius + height])
         angvel = rng.uniform(-3.0, 3.0, 3)
         if motion == "throw":
-            vz = _u(rng, 0.3, 1.2)
+            vz = uniform(rng, 0.3, 1.2)
             # Time of flight to the landing height; horizontal speed that covers the distance in it.
             drop = pos[2] - (surface_z + radius)
             t = (vz + math.sqrt(vz * vz + 2 * GRAVITY * drop)) / GRAVITY
@@ -342,15 +335,15 @@ def _sample_object(
         shape=shape,
         color=color,
         rgb=PALETTE[color],
-        size=_tup(size),
+        size=rounded(size),
         mass=mass,
         friction=friction,
         damping=damping,
         motion=motion,
-        pos=_tup(pos),
-        quat=_tup(quat),
-        linvel=_tup(linvel),
-        angvel=_tup(angvel),
+        pos=rounded(pos),
+        quat=rounded(quat),
+        linvel=rounded(linvel),
+        angvel=rounded(angvel),
     )
 
 
@@ -548,6 +541,10 @@ def simulate(params: ObjectsParams, num_frames: int = 32, size: int = 64, seed: 
                 mujoco.mj_step(model, data)
                 launcher.update(data)
                 _record_contacts(data, owner, contacts[t])
+            if steps:
+                # mj_step leaves poses computed before its last integration: refresh them so that the
+                # recorded states and the rendered frame show the same instant.
+                mujoco.mj_forward(model, data)
             for i, b in enumerate(bodies):
                 mujoco.mj_objectVelocity(model, data, mujoco.mjtObj.mjOBJ_BODY, b, vel6, 0)
                 angvel[t, i], linvel[t, i] = vel6[:3], vel6[3:]
