@@ -32,7 +32,9 @@ _FORMATS: dict[str, tuple[str, str]] = {
     ".mkv": ("matroska", "libx264"),
     ".webm": ("webm", "libvpx-vp9"),
 }
-_PIX_FMT = "yuv420p"
+# yuv420p plays everywhere; yuv444p keeps full-resolution colour (for dataset shards of small frames,
+# where halved chroma costs several grey levels) but does not play in browsers.
+PIX_FMTS = ("yuv420p", "yuv444p")
 # Errors PyAV raises for unreadable input or failed encodes (FFmpegError subclasses OSError or
 # ValueError; unknown codecs and bad options raise plain ValueError/TypeError).
 _AV_ERRORS = (av.error.FFmpegError, OSError, ValueError, TypeError, UnicodeDecodeError)
@@ -225,12 +227,17 @@ def _check_range(label: str, start: int, end: int | None) -> None:
         raise VideoError(label, f"bad frame range [{start}, {end}): need 0 <= start < end")
 
 
+_THREADED_DECODE_PIXELS = 256 * 256
+
+
 def _decode(source: Source, label: str, start: int, end: int | None) -> Iterator[np.ndarray]:
     container = _open(source, label)
     index = 0
     try:
         stream = container.streams.video[0]
-        stream.thread_type = "AUTO"
+        # Frame threading pays off only on large frames; on small ones its start-up costs more.
+        if stream.codec_context.width * stream.codec_context.height >= _THREADED_DECODE_PIXELS:
+            stream.thread_type = "AUTO"
         found = _Completeness(container, stream)
         for packet in container.demux(stream):  # ends with an empty packet that flushes the decoder
             found.add(packet)
@@ -284,7 +291,9 @@ def read_video(path: str | os.PathLike[str], start: int = 0, end: int | None = N
     return _collect(iter_frames(path, start, end), label, start, end)
 
 
-def _check_frames(label: str, frames: np.ndarray, fps: float) -> np.ndarray:
+def _check_frames(label: str, frames: np.ndarray, fps: float, pix_fmt: str = "yuv420p") -> np.ndarray:
+    if pix_fmt not in PIX_FMTS:
+        raise VideoError(label, f"pix_fmt must be one of {PIX_FMTS}, got {pix_fmt!r}")
     frames = np.asarray(frames)
     if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
         raise VideoError(
@@ -294,7 +303,7 @@ def _check_frames(label: str, frames: np.ndarray, fps: float) -> np.ndarray:
     if t == 0:
         raise VideoError(label, "no frames to write")
     if h % 2 or w % 2:
-        raise VideoError(label, f"height and width must be even for yuv420p, got {h}x{w}")
+        raise VideoError(label, f"height and width must be even, got {h}x{w}")
     if not fps > 0:  # also rejects NaN
         raise VideoError(label, f"fps must be positive, got {fps}")
     return np.ascontiguousarray(frames)
@@ -331,12 +340,13 @@ def _encode(
     frames: np.ndarray,
     fps: float,
     options: dict[str, str],
+    pix_fmt: str = "yuv420p",
 ) -> None:
     _, h, w, _ = frames.shape
     try:
         with av.open(target, mode="w", format=muxer) as out:
             stream = out.add_stream(codec, rate=Fraction(fps).limit_denominator(1001))
-            stream.width, stream.height, stream.pix_fmt = w, h, _PIX_FMT
+            stream.width, stream.height, stream.pix_fmt = w, h, pix_fmt
             stream.options = options
             for frame in frames:
                 out.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
@@ -352,38 +362,42 @@ def write_video(
     codec: str | None = None,
     crf: int = 18,
     options: dict[str, str] | None = None,
+    pix_fmt: str = "yuv420p",
 ) -> Path:
     """Encode (T, H, W, 3) uint8 RGB frames to `path` atomically (temp file in the same folder, then rename).
 
     The container follows the suffix (.mp4 and .mkv -> H.264, .webm -> VP9, unless `codec` says
-    otherwise); pixels are stored as yuv420p, so height and width must be even. `crf` sets quality
+    otherwise); pixels are stored as `pix_fmt` (yuv420p, or yuv444p for full-resolution colour);
+    height and width must be even. `crf` sets quality
     (lower is better; 18 is visually lossless for H.264, 0 is lossless in YUV). `options` are extra
     encoder options and override the defaults. On any failure no file is left behind and an
     existing `path` is untouched. Returns the final path.
     """
     path = Path(path)
     label = str(path)
-    frames = _check_frames(label, frames, fps)
+    frames = _check_frames(label, frames, fps, pix_fmt)
     muxer, codec = _resolve_format(label, path.suffix, codec)
     opts = _codec_options(label, codec, crf, options)
     try:
         with atomic_output(path) as tmp:
-            _encode(str(tmp), label, muxer, codec, frames, fps, opts)
+            _encode(str(tmp), label, muxer, codec, frames, fps, opts, pix_fmt)
     except OSError as exc:  # folder not writable, disk full, ...
         raise VideoError(label, f"cannot write ({exc.__class__.__name__}: {exc.strerror or exc})") from exc
     return path
 
 
-def encode_video_bytes(frames: np.ndarray, fps: float = 10.0, suffix: str = ".mp4", crf: int = 18) -> bytes:
+def encode_video_bytes(
+    frames: np.ndarray, fps: float = 10.0, suffix: str = ".mp4", crf: int = 18, pix_fmt: str = "yuv420p"
+) -> bytes:
     """Encode (T, H, W, 3) uint8 RGB frames to the bytes of a video file, in memory (used for dataset shards).
 
     Same rules as `write_video`; `suffix` picks the container (.mp4, .mkv or .webm).
     """
     label = f"<memory {suffix}>"
-    frames = _check_frames(label, frames, fps)
+    frames = _check_frames(label, frames, fps, pix_fmt)
     muxer, codec = _resolve_format(label, suffix, None)
     buffer = io.BytesIO()
-    _encode(buffer, label, muxer, codec, frames, fps, _codec_options(label, codec, crf, None))
+    _encode(buffer, label, muxer, codec, frames, fps, _codec_options(label, codec, crf, None), pix_fmt)
     return buffer.getvalue()
 
 
