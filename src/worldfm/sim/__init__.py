@@ -10,7 +10,7 @@ import os
 os.environ.setdefault("MUJOCO_GL", "egl")
 os.environ.setdefault("SDL_VIDEODRIVER", "offscreen")
 
-from worldfm.sim.episode import Camera, Episode  # noqa: E402
-from worldfm.sim.registry import SCENARIOS, episode_seed, generate_episode, get_scenario  # noqa: E402
+from worldfm.sim.episode import Camera, Episode
+from worldfm.sim.registry import SCENARIOS, episode_seed, generate_episode, get_scenario
 
 __all__ = ["SCENARIOS", "Camera", "Episode", "episode_seed", "generate_episode", "get_scenario"]
