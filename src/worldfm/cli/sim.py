@@ -41,7 +41,11 @@ def generate(
 ) -> None:
     """Simulate episodes and write them as a dataset (WebDataset shards + parquet index)."""
     from worldfm.sim.generate import generate_dataset
+    from worldfm.sim.registry import check_episode_args, get_scenario
 
+    # Refuse bad arguments before the progress bar draws, so the error is the only output.
+    get_scenario(scenario)
+    check_episode_args(frames, size)
     columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=err_console, transient=as_json) as progress:
         task = progress.add_task(f"{scenario} episodes", total=episodes)
