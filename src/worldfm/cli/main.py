@@ -47,12 +47,14 @@ def demo(
 
 def _register() -> None:
     # Command groups register themselves here; each module defines `app` (a typer.Typer) or `register(app)`.
-    from worldfm.cli import data, doctor, sim, video
+    from worldfm.cli import data, doctor, sim, tokenize, train, video
 
     doctor.register(app)
     app.add_typer(sim.app, name="sim", help="Simulate physics episodes and write datasets.")
     app.add_typer(data.app, name="data", help="Inspect datasets.")
     app.add_typer(video.app, name="video", help="Inspect video files.")
+    app.add_typer(train.app, name="train", help="Train models from YAML recipes (also under torchrun).")
+    app.add_typer(tokenize.app, name="tokenize", help="Encode and decode videos with the video tokenizers.")
 
 
 _register()

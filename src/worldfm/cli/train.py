@@ -1,0 +1,74 @@
+"""`worldfm train ...`: run training recipes (single process, or one process per rank under torchrun)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from worldfm.cli.common import err_console, handle_errors, print_json
+
+app = typer.Typer(no_args_is_help=True)
+
+
+@app.command()
+@handle_errors
+def tokenizer(
+    config: Path = typer.Option(
+        ..., "--config", help="Recipe YAML, e.g. configs/tokenizer/cv4x8x8-nano.yaml."
+    ),
+    out: Path | None = typer.Option(
+        None, "--out", help="Run folder (checkpoints, log.jsonl, export/); default runs/<recipe name>."
+    ),
+    resume: bool = typer.Option(
+        True, "--resume/--no-resume", help="Continue from the run folder's latest checkpoint if there is one."
+    ),
+    max_steps: int | None = typer.Option(None, "--max-steps", min=1, help="Override train.max_steps."),
+    max_minutes: float | None = typer.Option(
+        None,
+        "--max-minutes",
+        min=0.01,
+        help="Override train.max_minutes: stop cleanly, checkpoint and export.",
+    ),
+    device: str | None = typer.Option(None, "--device", help="cpu or cuda (default: cuda when available)."),
+    threads: int | None = typer.Option(
+        None,
+        "--threads",
+        min=1,
+        help="Override train.threads (torch CPU threads; 1 can be faster on a busy machine).",
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print a JSON summary at the end."),
+) -> None:
+    """Train a video tokenizer from a recipe and export its EMA weights to OUT/export.
+
+    Under `torchrun --standalone --nproc_per_node=N -m worldfm.cli.main train tokenizer ...` it
+    trains with DistributedDataParallel (gloo on CPU, nccl on CUDA); rank 0 writes everything.
+    """
+    from worldfm.train.recipes.tokenizer import load_tokenizer_recipe, run_tokenizer_recipe
+
+    recipe = load_tokenizer_recipe(config)
+    changes: dict[str, float | int] = {}
+    if max_steps is not None:
+        changes["max_steps"] = max_steps
+    if max_minutes is not None:
+        changes["max_minutes"] = max_minutes
+    if threads is not None:
+        changes["threads"] = threads
+    if changes:
+        recipe = recipe.with_train(**changes)
+    run_dir = out if out is not None else Path("runs") / config.stem
+
+    def log(message: str) -> None:
+        err_console.print(message, highlight=False, markup=False, soft_wrap=True)
+
+    summary = run_tokenizer_recipe(recipe, run_dir, resume=resume, device=device, log=log)
+    if "export" not in summary:  # not rank 0 under torchrun
+        return
+    if as_json:
+        print_json(summary)
+    else:
+        val = ", ".join(f"{k} {v:.4g}" for k, v in summary["val"].items())
+        typer.echo(
+            f"trained {summary['steps']} steps ({summary['stop_reason']}) in {summary['wall_seconds'] / 60:.1f} min; "
+            f"exported to {summary['export']}" + (f" ({val})" if val else "")
+        )

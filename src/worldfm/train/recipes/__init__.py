@@ -1,0 +1,6 @@
+"""Training recipes: a YAML file (configs/<area>/<tier>.yaml) -> model, data, loss, trainer, export.
+
+- `tokenizer`: causal video tokenizers (`worldfm train tokenizer --config ...`).
+- `data`: the simulated data mixture every recipe trains on (generated on first use).
+- `common`: strict YAML parsing (ConfigError naming the bad key).
+"""

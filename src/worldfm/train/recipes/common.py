@@ -1,0 +1,140 @@
+"""Reading YAML recipes strictly: every unknown key, wrong type or bad value is a `ConfigError` that
+names the key by its dotted path (e.g. `train.lr`) and says what was expected."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import types
+import typing
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+
+from worldfm.errors import ConfigError
+
+T = TypeVar("T")
+
+
+def load_yaml(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The top-level mapping of a YAML file (ConfigError if missing, unparsable or not a mapping)."""
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"{p}: recipe file does not exist")
+    try:
+        data = yaml.safe_load(p.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{p}: not valid YAML ({exc})") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"{p}: a recipe must be a YAML mapping of sections, got {type(data).__name__}")
+    return data
+
+
+def section(data: Mapping[str, Any], key: str, where: str = "", required: bool = True) -> dict[str, Any]:
+    """`data[key]` as a dict (missing and optional: {})."""
+    path = f"{where}.{key}" if where else key
+    if key not in data or data[key] is None:
+        if required:
+            raise ConfigError(f"recipe is missing the section {path!r}")
+        return {}
+    value = data[key]
+    if not isinstance(value, dict):
+        raise ConfigError(f"{path} must be a mapping, got {type(value).__name__}: {value!r}")
+    return dict(value)
+
+
+def check_keys(data: Mapping[str, Any], known: typing.Iterable[str], where: str) -> None:
+    """ConfigError naming the first unknown key of `data` (as `where.key`) and listing the known ones."""
+    known = list(known)
+    for key in data:
+        if key not in known:
+            path = f"{where}.{key}" if where else str(key)
+            raise ConfigError(f"unknown recipe key {path!r}; expected one of: {', '.join(known)}")
+
+
+def _type_ok(value: Any, hint: Any) -> bool:
+    """A loose runtime check of YAML values against simple type hints (int, float, str, bool, tuples,
+    lists, Optional); anything else is left to the dataclass's own validation."""
+    origin = typing.get_origin(hint)
+    if hint is Any:
+        return True
+    if origin in (typing.Union, types.UnionType):
+        return any(_type_ok(value, h) for h in typing.get_args(hint))
+    if hint is type(None):
+        return value is None
+    if hint is bool:
+        return isinstance(value, bool)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if hint is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if hint is str:
+        return isinstance(value, str)
+    if origin in (tuple, list):
+        if not isinstance(value, (list, tuple)):
+            return False
+        args = typing.get_args(hint)
+        if origin is tuple and args and args[-1] is not Ellipsis:
+            return len(value) == len(args) and all(_type_ok(v, h) for v, h in zip(value, args, strict=True))
+        return all(_type_ok(v, args[0]) for v in value) if args else True
+    if origin is dict or hint is dict:
+        return isinstance(value, dict)
+    return True
+
+
+def hint_name(hint: Any) -> str:
+    """A readable name for a type hint: `float`, `int or null`, `list of int`."""
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        return " or ".join(hint_name(h) for h in typing.get_args(hint))
+    if hint is type(None):
+        return "null"
+    if origin in (tuple, list):
+        args = [a for a in typing.get_args(hint) if a is not Ellipsis]
+        if origin is tuple and len(args) > 1 and Ellipsis not in typing.get_args(hint):
+            return f"a list of {len(args)} ({', '.join(hint_name(a) for a in args)})"
+        return f"a list of {hint_name(args[0])}" if args else "a list"
+    if origin is dict or hint is dict:
+        return "a mapping"
+    return getattr(hint, "__name__", str(hint))
+
+
+def build(cls: type[T], data: Mapping[str, Any], where: str) -> T:
+    """Build dataclass `cls` from a recipe section: unknown keys and values of the wrong type raise
+    ConfigError naming `where.key`; the dataclass's own checks run after."""
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"{where} must be a mapping, got {type(data).__name__}: {data!r}")
+    fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    check_keys(data, fields, where)
+    hints = typing.get_type_hints(cls)
+    kwargs: dict[str, Any] = {}
+    for key, value in data.items():
+        if not _type_ok(value, hints[key]):
+            raise ConfigError(
+                f"{where}.{key} must be of type {hint_name(hints[key])}, got {type(value).__name__}: {value!r}"
+            )
+        kwargs[key] = (
+            tuple(value) if isinstance(value, list) and typing.get_origin(hints[key]) is tuple else value
+        )
+    try:
+        return cls(**kwargs)
+    except ConfigError as exc:
+        msg = str(exc)
+        raise ConfigError(msg if msg.startswith(f"{where}.") else f"{where}: {msg}") from None
+    except TypeError as exc:
+        raise ConfigError(f"{where}: {exc}") from exc
+
+
+def to_plain(obj: Any) -> Any:
+    """Dataclasses, tuples and paths -> JSON-ready dicts, lists and strings."""
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return {f.name: to_plain(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+    if isinstance(obj, (list, tuple)):
+        return [to_plain(v) for v in obj]
+    if isinstance(obj, dict):
+        return {str(k): to_plain(v) for k, v in obj.items()}
+    if isinstance(obj, Path):
+        return str(obj)
+    return obj

@@ -1,0 +1,395 @@
+"""Tokenizer training recipe: YAML -> model, sim data mixture, loss; train; export the EMA weights.
+
+A recipe file has five sections (unknown keys anywhere are a ConfigError naming them):
+
+    model:  {tier: cv4x8x8-nano, overrides: {widths: [32, 64]}}   # any TokenizerConfig field
+    data:   {root, datasets: [...], clip_length, clip_step, val_episodes, workers}  (recipes/data.py)
+    loss:   {l1: 1.0, ssim: 0.2, gradient: 0.5, frequency: 0.0, aux: 1.0,
+             image_fraction: 0.1, images_per_clip: 4}
+    train:  TrainerConfig fields (max_steps, max_minutes, batch_size, lr, ...)
+    export: {dtype: bfloat16, latent_stats_clips: 64}
+
+`image_fraction` of the updates train on single frames (the causal tokenizer's image mode): each
+clip of the batch gives `images_per_clip` random frames, as one-frame videos.
+
+`run_tokenizer_recipe` trains into `out/` (checkpoints, log.jsonl) and exports `out/export/`: the EMA
+model through `save_pretrained` (bf16 by default), with per-channel latent mean/std over training
+clips in its config for continuous tokenizers, a model card, and `training_record.json`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import platform
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from worldfm.errors import ConfigError, UnknownNameError
+from worldfm.train import distributed as wdist
+from worldfm.train.losses import LossWeights, reconstruction_loss
+from worldfm.train.recipes.common import build, check_keys, load_yaml, section, to_plain
+from worldfm.train.recipes.data import DataSpec, build_clip_data, ensure_datasets, parse_data
+from worldfm.train.trainer import Trainer, TrainerConfig, TrainResult
+
+EXPORT_DIR = "export"
+RECORD_FILE = "training_record.json"
+SECTIONS = ("model", "data", "loss", "train", "export")
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """`model`: a tier of `worldfm.tokenizers.TOKENIZER_TIERS` plus field overrides."""
+
+    tier: str
+    overrides: dict[str, Any] = field(default_factory=dict)
+
+    def config(self) -> Any:
+        from worldfm.tokenizers import get_tokenizer_config
+        from worldfm.tokenizers.config import TokenizerConfig
+
+        known = {f.name for f in dataclasses.fields(TokenizerConfig)} - {"name"}
+        check_keys(self.overrides, sorted(known), "model.overrides")
+        try:
+            return get_tokenizer_config(self.tier, **self.overrides)
+        except UnknownNameError as exc:
+            raise ConfigError(f"model.tier: {exc}") from None
+        except ConfigError as exc:
+            raise ConfigError(f"model: {exc}") from None
+
+
+@dataclass(frozen=True)
+class TokenizerLossSpec:
+    """`loss`: weights of the reconstruction terms and the single-frame training mix."""
+
+    l1: float = 1.0
+    ssim: float = 0.2
+    gradient: float = 0.5
+    frequency: float = 0.0
+    aux: float = 1.0
+    image_fraction: float = 0.1
+    images_per_clip: int = 4
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.image_fraction <= 1.0:
+            raise ConfigError(f"loss.image_fraction must be in [0, 1], got {self.image_fraction!r}")
+        if self.images_per_clip < 1:
+            raise ConfigError(f"loss.images_per_clip must be >= 1, got {self.images_per_clip!r}")
+        try:
+            _ = self.weights
+        except ConfigError as exc:
+            raise ConfigError(f"loss.{str(exc).removeprefix('loss weight ')}") from None
+
+    @property
+    def weights(self) -> LossWeights:
+        return LossWeights(self.l1, self.ssim, self.gradient, self.frequency, self.aux)
+
+
+@dataclass(frozen=True)
+class ExportSpec:
+    """`export`: weight dtype of the exported model and clips used for the latent statistics."""
+
+    dtype: str = "bfloat16"
+    latent_stats_clips: int = 64
+
+    def __post_init__(self) -> None:
+        if self.dtype not in ("bfloat16", "float16", "float32"):
+            raise ConfigError(f"export.dtype must be bfloat16, float16 or float32, got {self.dtype!r}")
+        if self.latent_stats_clips < 1:
+            raise ConfigError(f"export.latent_stats_clips must be >= 1, got {self.latent_stats_clips!r}")
+
+
+@dataclass(frozen=True)
+class TokenizerRecipe:
+    model: ModelSpec
+    data: DataSpec
+    loss: TokenizerLossSpec
+    train: TrainerConfig
+    export: ExportSpec
+    source: str | None = None  # the file it came from
+
+    def to_dict(self) -> dict[str, Any]:
+        out = to_plain({k: getattr(self, k) for k in SECTIONS})
+        out["train"] = self.train.to_dict()
+        return out
+
+    def tokenizer_config(self) -> Any:
+        return self.model.config()
+
+    def with_train(self, **changes: Any) -> TokenizerRecipe:
+        """A copy with some `train` settings changed (e.g. from the command line)."""
+        try:
+            return dataclasses.replace(self, train=self.train.replace(**changes))
+        except TypeError as exc:
+            raise ConfigError(f"train: {exc}") from exc
+
+
+def parse_tokenizer_recipe(data: Mapping[str, Any], source: str | None = None) -> TokenizerRecipe:
+    """A recipe mapping -> TokenizerRecipe, checking every key and value and the model/data fit."""
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"a recipe must be a mapping, got {type(data).__name__}")
+    check_keys(data, SECTIONS, "")
+    model = build(ModelSpec, section(data, "model"), "model")
+    if not isinstance(model.overrides, dict):
+        raise ConfigError(f"model.overrides must be a mapping, got {model.overrides!r}")
+    recipe = TokenizerRecipe(
+        model=model,
+        data=parse_data(section(data, "data")),
+        loss=build(TokenizerLossSpec, section(data, "loss", required=False), "loss"),
+        train=build(TrainerConfig, section(data, "train", required=False), "train"),
+        export=build(ExportSpec, section(data, "export", required=False), "export"),
+        source=source,
+    )
+    cfg = recipe.tokenizer_config()
+    tf, sf = cfg.temporal_factor, cfg.spatial_factor
+    if (recipe.data.clip_length - 1) % tf:
+        raise ConfigError(
+            f"data.clip_length must be 1 + k*{tf} for tokenizer {model.tier} (temporal factor {tf}), "
+            f"got {recipe.data.clip_length}"
+        )
+    if recipe.data.size % sf:
+        raise ConfigError(
+            f"data.datasets size must be a multiple of {sf} for tokenizer {model.tier}, got {recipe.data.size}"
+        )
+    if recipe.loss.ssim > 0 and recipe.data.size < 11:
+        raise ConfigError(
+            f"loss.ssim needs frames of at least 11 px, data.datasets size is {recipe.data.size}"
+        )
+    return recipe
+
+
+def load_tokenizer_recipe(path: str | os.PathLike[str]) -> TokenizerRecipe:
+    """Read and check a tokenizer recipe YAML file."""
+    try:
+        return parse_tokenizer_recipe(load_yaml(path), source=str(path))
+    except ConfigError as exc:
+        msg = str(exc)
+        raise ConfigError(msg if msg.startswith(str(path)) else f"{path}: {msg}") from None
+
+
+class TokenizerTask:
+    """`TrainTask` for tokenizers: reconstruction loss on clips (or on single frames, sometimes)."""
+
+    def __init__(self, loss: TokenizerLossSpec) -> None:
+        self.spec = loss
+        self.weights = loss.weights
+
+    def select_input(self, video: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        """The clip batch `(B, 3, T, H, W)`, or with probability `image_fraction` a batch of
+        `B * images_per_clip` single frames `(B*k, 3, 1, H, W)` drawn from it."""
+        if (
+            self.spec.image_fraction <= 0
+            or torch.rand((), generator=generator).item() >= self.spec.image_fraction
+        ):
+            return video
+        b, t, k = video.shape[0], video.shape[2], self.spec.images_per_clip
+        frames = torch.randint(t, (b, k), generator=generator).to(video.device)
+        picked = video[torch.arange(b, device=video.device)[:, None], :, frames]  # (B, k, 3, H, W)
+        return picked.flatten(0, 1).unsqueeze(2)  # (B*k, 3, 1, H, W)
+
+    def loss(
+        self, model: nn.Module, batch: Any, step: int, generator: torch.Generator
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        video = self.select_input(batch["video"], generator)
+        out = model(video)
+        return reconstruction_loss(out.reconstruction, video, self.weights, out.aux_loss)
+
+    def batch_size(self, batch: Any) -> int:
+        return int(batch["video"].shape[0])
+
+    def validate(self, model: nn.Module, batches: Iterable[Any]) -> dict[str, float]:
+        """Mean PSNR (dB), SSIM and L1 of the reconstructions (clamped to [-1, 1]) over the clips."""
+        from worldfm.video.metrics import psnr, ssim
+
+        psnrs, ssims, l1s = [], [], []
+        for batch in batches:
+            video = batch["video"]
+            rec = model(video).reconstruction.float().clamp(-1, 1)
+            psnrs.extend(psnr(rec, video).per_video.tolist())
+            ssims.extend(ssim(rec, video).per_video.tolist())
+            l1s.extend((rec - video).abs().flatten(1).mean(1).tolist())
+        n = max(len(psnrs), 1)
+        return {
+            "psnr": sum(psnrs) / n,
+            "ssim": sum(ssims) / n,
+            "l1": sum(l1s) / n,
+            "clips": float(len(psnrs)),
+        }
+
+
+@torch.no_grad()
+def latent_statistics(
+    model: nn.Module, clips: Any, count: int, batch_size: int, device: torch.device
+) -> tuple[list[float], list[float]]:
+    """Per-channel mean and std of CV latents over `count` clips spread evenly over `clips`."""
+    n = len(clips)
+    positions = sorted({int(i * n / min(count, n)) for i in range(min(count, n))})
+    total = sq = None
+    elems = 0
+    model.eval()
+    for lo in range(0, len(positions), batch_size):
+        video = torch.stack([clips[p]["video"] for p in positions[lo : lo + batch_size]]).to(device)
+        z = model.encode(video).double()  # (B, C, t, h, w)
+        zc = z.transpose(0, 1).flatten(1)  # (C, N)
+        total = zc.sum(1) if total is None else total + zc.sum(1)
+        sq = (zc**2).sum(1) if sq is None else sq + (zc**2).sum(1)
+        elems += zc.shape[1]
+    mean = total / elems
+    std = (sq / elems - mean**2).clamp_min(1e-12).sqrt()
+    return [float(v) for v in mean], [float(v) for v in std]
+
+
+def _model_card(recipe: TokenizerRecipe, config: Any, result: TrainResult, record: dict[str, Any]) -> str:
+    data = ", ".join(
+        f"{d.scenario} ({d.episodes} episodes x {d.frames} frames, {d.size}px)" for d in recipe.data.datasets
+    )
+    val = record.get("val_exported") or record.get("val") or {}
+    scores = ", ".join(f"{k} {v:.4g}" for k, v in val.items()) or "not measured"
+    kind = "continuous (CV)" if config.kind == "continuous" else "discrete (DV, FSQ)"
+    return (
+        f"# {config.name}\n\n"
+        f"Causal video tokenizer, {kind}, {config.temporal_factor}x{config.spatial_factor}x{config.spatial_factor} "
+        f"compression, {record['parameters']:,} parameters.\n\n"
+        f"- Training data: worldfm sim mixture: {data}; clips of {recipe.data.clip_length} frames; "
+        f"last {recipe.data.val_episodes} episodes of each dataset held out.\n"
+        f"- Training: {result.step} steps of {recipe.train.batch_size} x {record['world_size']} clips "
+        f"(x{recipe.train.grad_accum} accumulation), {record['wall_seconds'] / 60:.1f} min, seed {recipe.train.seed}; "
+        f"weights are the EMA (decay {recipe.train.ema_decay}).\n"
+        f"- Held-out scores (EMA, exported {recipe.export.dtype} weights): {scores}.\n\n"
+        f"Recipe and full record: `{RECORD_FILE}`.\n"
+    )
+
+
+def export_tokenizer(
+    trainer: Trainer,
+    recipe: TokenizerRecipe,
+    result: TrainResult,
+    train_clips: Any,
+    out_dir: Path,
+    log: Callable[[str], None] | None = None,
+) -> Path:
+    """Write `out_dir`: the EMA weights in the recipe's dtype, (CV) per-channel latent mean/std in the
+    config, a model card and training_record.json. Statistics and scores are measured on the
+    exported weights as they load back (i.e. after rounding to bf16), since those are what ships."""
+    from worldfm.tokenizers import VideoTokenizer
+
+    model = VideoTokenizer(trainer.ema.module.config)
+    model.load_state_dict(trainer.ema.module.state_dict())
+    model.save_pretrained(out_dir, dtype=recipe.export.dtype)
+    shipped = VideoTokenizer.from_pretrained(out_dir).to(trainer.device)
+    config = shipped.config
+    stats: dict[str, Any] = {}
+    bs = trainer.config.val_batch_size or trainer.config.batch_size
+    if config.kind == "continuous":
+        mean, std = latent_statistics(
+            shipped, train_clips, recipe.export.latent_stats_clips, bs, trainer.device
+        )
+        config = config.replace(latent_mean=tuple(mean), latent_std=tuple(std))
+        stats = {"latent_mean": mean, "latent_std": std}
+    record: dict[str, Any] = {
+        "tokenizer": config.name,
+        "recipe": recipe.to_dict(),
+        "recipe_file": recipe.source,
+        "seed": recipe.train.seed,
+        "steps": result.step,
+        "stop_reason": result.stop_reason,
+        "wall_seconds": round(result.wall_seconds, 1),
+        "world_size": trainer.info.world_size,
+        "device": str(trainer.device),
+        "precision": trainer.precision,
+        "parameters": model.num_parameters(),
+        "val": result.val,  # EMA model in float32 during training
+        **stats,
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+    if trainer.val_data is not None:
+        loader = torch.utils.data.DataLoader(trainer.val_data, batch_size=bs)
+        with torch.no_grad():
+            batches = ({"video": b["video"].to(trainer.device)} for b in loader)
+            record["val_exported"] = trainer.task.validate(shipped.eval(), batches)
+    final = VideoTokenizer(config)
+    final.load_state_dict(model.state_dict())
+    final.save_pretrained(
+        out_dir, dtype=recipe.export.dtype, model_card=_model_card(recipe, config, result, record)
+    )
+    tmp = out_dir / f".{RECORD_FILE}.tmp"
+    tmp.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+    os.replace(tmp, out_dir / RECORD_FILE)
+    if log:
+        shown = ", ".join(f"{k} {v:.4g}" for k, v in record.get("val_exported", {}).items())
+        log(f"exported {config.name} ({recipe.export.dtype}) to {out_dir}" + (f": {shown}" if shown else ""))
+    return out_dir
+
+
+def run_tokenizer_recipe(
+    recipe: TokenizerRecipe,
+    out: str | os.PathLike[str],
+    resume: bool = True,
+    device: str | None = None,
+    log: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
+    """Train a tokenizer from `recipe` into run folder `out` and export it to `out/export`.
+
+    Works alone or under torchrun (one process per rank: DDP, data sharded by rank, rank 0 writes).
+    Returns a summary dict (steps, stop reason, wall time, val scores, export path; on rank 0).
+    """
+    from worldfm.tokenizers import VideoTokenizer
+
+    out = Path(out)
+    info = wdist.init_distributed(device)
+    try:
+        say = log if info.is_main else None
+        tok_config = recipe.tokenizer_config()
+        paths = ensure_datasets(recipe.data, log=say)
+        train_clips, val_clips = build_clip_data(recipe.data, paths, seed=recipe.train.seed, keys=("video",))
+        torch.manual_seed(recipe.train.seed)  # same initial weights on every rank
+        model = VideoTokenizer(tok_config)
+        torch.manual_seed(recipe.train.seed + info.rank)  # per-rank stream for anything random later
+        fingerprint = {
+            "model": to_plain(tok_config.to_dict()),
+            "data": to_plain(recipe.data),
+            "loss": to_plain(recipe.loss),
+        }
+        trainer = Trainer(
+            model,
+            TokenizerTask(recipe.loss),
+            train_clips,
+            recipe.train,
+            out,
+            val_data=val_clips,
+            dist_info=info,
+            fingerprint=fingerprint,
+            log=log,
+        )
+        if say:
+            say(
+                f"{tok_config.name}: {model.num_parameters():,} parameters; {len(train_clips)} training clips, "
+                f"{len(val_clips) if val_clips is not None else 0} validation clips of {recipe.data.clip_length} "
+                f"frames at {recipe.data.size}px"
+            )
+        result = trainer.fit(resume=resume)
+        summary: dict[str, Any] = {
+            "steps": result.step,
+            "stop_reason": result.stop_reason,
+            "wall_seconds": round(result.wall_seconds, 1),
+            "val": result.val,
+            "run_dir": str(out),
+        }
+        if info.is_main:
+            export = export_tokenizer(trainer, recipe, result, train_clips, out / EXPORT_DIR, log=say)
+            summary["export"] = str(export)
+        wdist.barrier()
+    except BaseException:
+        wdist.cleanup(wait=False)
+        raise
+    wdist.cleanup()
+    return summary

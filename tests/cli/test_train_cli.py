@@ -1,0 +1,151 @@
+"""`worldfm train tokenizer`: end to end on a tiny recipe (sim data generated, trained, exported),
+resume, error handling, and (slow) two-process DDP under torchrun."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+from typer.testing import CliRunner
+
+from worldfm.cli.main import app
+
+runner = CliRunner()
+
+
+@pytest.fixture(autouse=True)
+def one_torch_thread() -> Iterator[None]:
+    # Tiny models on a busy 2-core machine train many times faster on one thread.
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def write_recipe(folder: Path, data_root: Path, episodes: int = 2, frames: int = 9, **train: object) -> Path:
+    recipe = {
+        "model": {"tier": "cv4x8x8-nano", "overrides": {"widths": [16, 32]}},
+        "data": {
+            "root": str(data_root),
+            "datasets": [
+                {"scenario": "objects", "episodes": episodes, "frames": frames, "size": 32, "seed": 1}
+            ],
+            "clip_length": 9,
+            "clip_step": 4,
+            "val_episodes": 1,
+            "workers": 1,
+        },
+        "loss": {"image_fraction": 0.0},
+        "train": {
+            "max_steps": 50,
+            "batch_size": 1,
+            "warmup_steps": 1,
+            "log_every": 1,
+            "ckpt_every_minutes": 0,
+            **train,
+        },
+        "export": {"latent_stats_clips": 2},
+    }
+    path = folder / "tiny.yaml"
+    path.write_text(yaml.safe_dump(recipe), encoding="utf-8")
+    return path
+
+
+def test_train_tokenizer_end_to_end_and_resume(tmp_path: Path) -> None:
+    from worldfm.tokenizers import VideoTokenizer
+
+    config = write_recipe(tmp_path, tmp_path / "data")
+    out = tmp_path / "run"
+    result = runner.invoke(
+        app, ["train", "tokenizer", "--config", str(config), "--out", str(out), "--max-steps", "2", "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["steps"] == 2 and summary["stop_reason"] == "max_steps"
+    assert summary["export"] == str(out / "export")
+    assert (
+        tmp_path / "data" / "objects-32px-9f-2ep-seed1" / "dataset.json"
+    ).is_file()  # generated from the recipe
+
+    export = out / "export"
+    assert {"config.json", "model.safetensors", "README.md", "training_record.json"} <= {
+        p.name for p in export.iterdir()
+    }
+    record = json.loads((export / "training_record.json").read_text())
+    assert record["steps"] == 2 and record["seed"] == 0 and record["wall_seconds"] > 0
+    assert record["recipe"]["train"]["max_steps"] == 2
+    assert set(record["val_exported"]) >= {"psnr", "ssim"}
+    config_json = json.loads((export / "config.json").read_text())
+    assert config_json["_dtype"] == "bfloat16"
+    assert len(config_json["latent_mean"]) == 16 and all(s > 0 for s in config_json["latent_std"])
+    model = VideoTokenizer.from_pretrained(export)
+    assert model.config.latent_std is not None and model.config.widths == (16, 32)
+    video = torch.zeros(1, 3, 5, 32, 32)
+    assert model(video).reconstruction.shape == video.shape
+    log = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in log if "loss" in r] == [1, 2]
+
+    # Same command with more steps continues from the checkpoint at step 2.
+    result = runner.invoke(
+        app, ["train", "tokenizer", "--config", str(config), "--out", str(out), "--max-steps", "3"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "resumed at step 2" in result.output and "trained 3 steps" in result.stdout
+    # --no-resume refuses to clobber the run.
+    result = runner.invoke(
+        app, ["train", "tokenizer", "--config", str(config), "--out", str(out), "--no-resume"]
+    )
+    assert result.exit_code == 1 and "already holds checkpoints" in result.output
+
+
+def test_bad_recipe_is_a_one_line_error(tmp_path: Path) -> None:
+    config = tmp_path / "bad.yaml"
+    config.write_text("model: {tier: cv4x8x8-nano}\ndata: {root: x, datasets: [], clip_length: 9}\n")
+    result = runner.invoke(app, ["train", "tokenizer", "--config", str(config)])
+    assert result.exit_code == 1
+    assert "error:" in result.output and "data.datasets must be a non-empty list" in result.output
+    assert "Traceback" not in result.output
+    result = runner.invoke(app, ["train", "tokenizer", "--config", str(tmp_path / "nope.yaml")])
+    assert result.exit_code == 1 and "does not exist" in result.output
+
+
+@pytest.mark.slow
+def test_ddp_two_processes_under_torchrun(tmp_path: Path) -> None:
+    torchrun = shutil.which("torchrun", path=str(Path(sys.executable).parent)) or shutil.which("torchrun")
+    assert torchrun is not None
+    # 3 episodes of 13 frames, 1 held out: 4 training clips, 2 per rank.
+    config = write_recipe(tmp_path, tmp_path / "data", episodes=3, frames=13, max_steps=2)
+    out = tmp_path / "run"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    cmd = [
+        torchrun,
+        "--standalone",
+        "--nproc_per_node=2",
+        "-m",
+        "worldfm.cli.main",
+        "train",
+        "tokenizer",
+        "--config",
+        str(config),
+        "--out",
+        str(out),
+        "--device",
+        "cpu",
+        "--json",
+    ]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    summary = json.loads(proc.stdout[proc.stdout.index("{") :])
+    assert summary["steps"] == 2
+    start = json.loads((out / "log.jsonl").read_text().splitlines()[0])
+    assert start["world_size"] == 2
+    record = json.loads((out / "export" / "training_record.json").read_text())
+    assert record["world_size"] == 2 and record["steps"] == 2

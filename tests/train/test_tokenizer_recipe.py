@@ -1,0 +1,176 @@
+"""Tokenizer recipe: strict YAML parsing, the shipped configs, the task, and exact resume on real
+sim clips with the real tokenizer."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+import yaml
+
+from worldfm.errors import ConfigError, DatasetError
+from worldfm.train import Trainer
+from worldfm.train.recipes.data import build_clip_data, ensure_datasets
+from worldfm.train.recipes.tokenizer import (
+    TokenizerLossSpec,
+    TokenizerTask,
+    load_tokenizer_recipe,
+    parse_tokenizer_recipe,
+)
+
+CONFIGS = sorted((Path(__file__).resolve().parents[2] / "configs" / "tokenizer").glob("*.yaml"))
+
+
+def tiny_recipe(root: Path, **train: Any) -> dict[str, Any]:
+    return {
+        "model": {"tier": "cv4x8x8-nano", "overrides": {"widths": [16, 32]}},
+        "data": {
+            "root": str(root),
+            "datasets": [{"scenario": "objects", "episodes": 3, "frames": 13, "size": 32, "seed": 1}],
+            "clip_length": 9,
+            "clip_step": 4,
+            "val_episodes": 1,
+            "workers": 1,
+        },
+        "loss": {"image_fraction": 0.5, "images_per_clip": 2},
+        "train": {
+            "max_steps": 3,
+            "batch_size": 2,
+            "warmup_steps": 1,
+            "ckpt_every_minutes": 0,
+            "seed": 5,
+            **train,
+        },
+        "export": {"latent_stats_clips": 4},
+    }
+
+
+def test_shipped_configs_parse() -> None:
+    names = {p.stem for p in CONFIGS}
+    assert {
+        "cv4x8x8-nano",
+        "dv4x8x8-nano",
+        "cv8x16x16-nano",
+        "cv4x8x8-super",
+        "dv4x8x8-super",
+        "cv8x16x16-super",
+    } <= names
+    for path in CONFIGS:
+        recipe = load_tokenizer_recipe(path)
+        assert recipe.tokenizer_config().name == path.stem
+        assert {d.scenario for d in recipe.data.datasets} == {"objects", "robot", "driving"}
+        assert "Launch" in path.read_text()  # each says how to launch it
+
+
+def edit(recipe: dict[str, Any], dotted: str, value: Any) -> dict[str, Any]:
+    out = copy.deepcopy(recipe)
+    *parents, last = dotted.split(".")
+    node = out
+    for key in parents:
+        node = node[int(key)] if isinstance(node, list) else node[key]
+    node[last] = value
+    return out
+
+
+@pytest.mark.parametrize(
+    ("dotted", "value", "message"),
+    [
+        ("trian", {}, "unknown recipe key 'trian'"),
+        ("train.lrr", 1.0, "unknown recipe key 'train.lrr'"),
+        ("train.lr", "fast", "train.lr must be of type float"),
+        ("train.lr", -1.0, "train.lr must be a number > 0"),
+        ("train.batch_size", 2.5, "train.batch_size must be of type int"),
+        ("train.precision", "fp8", "train.precision must be one of"),
+        ("model.tier", "cv9x9x9-nano", "model.tier: unknown tokenizer 'cv9x9x9-nano'"),
+        ("model.overrides.widthz", [8], "unknown recipe key 'model.overrides.widthz'"),
+        ("model.overrides.widths", [16, 30], "model:"),
+        ("data.datasets.0.scenario", "space", r"data.datasets\[0\]: scenario must be one of"),
+        ("data.datasets.0.episods", 3, r"unknown recipe key 'data.datasets\[0\].episods'"),
+        ("data.datasets", [], "data.datasets must be a non-empty list"),
+        ("data.clip_length", 8, r"data.clip_length must be 1 \+ k\*4"),
+        ("data.clip_length", 17, r"data.datasets\[0\].frames \(13\) is shorter than data.clip_length"),
+        ("data.val_episodes", 3, "data.val_episodes"),
+        ("loss.ssim", -1.0, "loss.ssim must be a number >= 0"),
+        ("loss.image_fraction", 2.0, "loss.image_fraction must be in"),
+        ("export.dtype", "int8", "export.dtype must be"),
+        ("data", None, "missing the section 'data'"),
+    ],
+)
+def test_bad_recipes_name_the_key(tmp_path: Path, dotted: str, value: Any, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        parse_tokenizer_recipe(edit(tiny_recipe(tmp_path), dotted, value))
+
+
+def test_recipe_file_errors_name_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "r.yaml"
+    path.write_text(yaml.safe_dump(edit(tiny_recipe(tmp_path), "train.lrr", 1)))
+    with pytest.raises(ConfigError, match=r"r\.yaml: unknown recipe key 'train.lrr'"):
+        load_tokenizer_recipe(path)
+    path.write_text("model: [unclosed")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_tokenizer_recipe(path)
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_tokenizer_recipe(tmp_path / "missing.yaml")
+
+
+def test_recipe_round_trips_to_a_plain_dict(tmp_path: Path) -> None:
+    recipe = parse_tokenizer_recipe(tiny_recipe(tmp_path))
+    again = parse_tokenizer_recipe(recipe.to_dict())
+    assert again == recipe
+    assert recipe.with_train(max_steps=9).train.max_steps == 9
+    with pytest.raises(ConfigError, match=r"train\.max_steps"):
+        recipe.with_train(max_steps=0)
+
+
+def test_single_frame_batches() -> None:
+    task = TokenizerTask(TokenizerLossSpec(image_fraction=1.0, images_per_clip=3))
+    video = torch.arange(2 * 5, dtype=torch.float32).view(2, 1, 5, 1, 1).expand(2, 3, 5, 4, 4).contiguous()
+    images = task.select_input(video, torch.Generator().manual_seed(0))
+    assert images.shape == (6, 3, 1, 4, 4)
+    # every picked frame is a real frame of its own clip
+    for i, frame in enumerate(images[:, 0, 0, 0, 0].tolist()):
+        assert int(frame) // 5 == i // 3
+    never = TokenizerTask(TokenizerLossSpec(image_fraction=0.0))
+    assert never.select_input(video, torch.Generator()) is video
+
+
+@pytest.fixture(scope="module")
+def sim_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("sim")
+
+
+def test_resume_is_exact_on_real_clips(tmp_path: Path, sim_root: Path) -> None:
+    from worldfm.tokenizers import VideoTokenizer
+
+    recipe = parse_tokenizer_recipe(tiny_recipe(sim_root))
+    paths = ensure_datasets(recipe.data)
+    train, val = build_clip_data(recipe.data, paths, seed=recipe.train.seed, keys=("video",))
+    assert len(train) == 4 and len(val) == 1  # 2 episodes x starts (0, 4); 1 held-out clip
+
+    def trainer(run: Path) -> Trainer:
+        torch.manual_seed(0)
+        model = VideoTokenizer(recipe.tokenizer_config())
+        return Trainer(
+            model, TokenizerTask(recipe.loss), train, recipe.train, run, val_data=val, log=lambda m: None
+        )
+
+    # 3 updates of 2 clips over 4 training clips: the resumed run starts inside epoch 0 and crosses into epoch 1.
+    full = trainer(tmp_path / "a").fit()
+    part = trainer(tmp_path / "b").fit(until=1)
+    rest = trainer(tmp_path / "b").fit()
+    assert [h["loss"] for h in part.history + rest.history] == [h["loss"] for h in full.history]
+    assert full.val["psnr"] > 0 and full.val == rest.val
+
+
+def test_existing_dataset_must_match_the_recipe(sim_root: Path) -> None:
+    recipe = parse_tokenizer_recipe(tiny_recipe(sim_root))
+    path = ensure_datasets(recipe.data)[0]
+    wrong = tiny_recipe(sim_root)
+    wrong["data"]["datasets"][0]["episodes"] = 5
+    renamed = path.with_name(parse_tokenizer_recipe(wrong).data.datasets[0].folder_name)
+    renamed.symlink_to(path)
+    with pytest.raises(DatasetError, match="episodes 3 \\(recipe: 5\\)"):
+        ensure_datasets(parse_tokenizer_recipe(wrong).data)
