@@ -91,7 +91,8 @@ def main() -> None:
     worker_counts = (1,) if args.quick else (1, 2)
     rows = []
     for scenario in sorted(SCENARIOS):
-        throughput(scenario, 64, 1, 1, 2)  # warm-up: imports (simulator, encoder, shard writer), first GL context
+        # Warm-up: imports (simulator, encoder, shard writer) and the first GL context.
+        throughput(scenario, 64, 1, 1, 2)
         for size in sizes:
             for workers in worker_counts:
                 # Worker processes pay ~1-2 s of start-up (imports, GL context): give each enough episodes

@@ -153,7 +153,7 @@ def test_layer_errors() -> None:
         SpatialConv(1, 1, 2)
 
 
-def test_channel_rms_norm_matches_reference_and_gradcheck() -> None:
+def test_channel_rms_norm_matches_reference_and_its_gradients() -> None:
     from worldfm.nn import ChannelRMSNorm
 
     norm = ChannelRMSNorm(4).double()
@@ -162,10 +162,11 @@ def test_channel_rms_norm_matches_reference_and_gradcheck() -> None:
     x = torch.randn(2, 3, 4, 5, 5, dtype=torch.float64, requires_grad=True)
     ref = x * torch.rsqrt(x.square().mean(dim=2, keepdim=True) + norm.eps) * norm.weight[:, None, None]
     assert torch.allclose(norm(x), ref)
-    assert torch.autograd.gradcheck(norm, (x,))
-    weight_grad = torch.autograd.grad(norm(x).sum(), norm.weight)[0]
-    ref_grad = torch.autograd.grad(ref.sum(), norm.weight)[0]
-    assert torch.allclose(weight_grad, ref_grad)
+    # The hand-written backward equals autograd through the reference formula.
+    g = torch.randn_like(x)
+    got = torch.autograd.grad((norm(x) * g).sum(), (x, norm.weight))
+    want = torch.autograd.grad((ref * g).sum(), (x, norm.weight))
+    assert all(torch.allclose(a, b) for a, b in zip(got, want, strict=True))
     # Per pixel: one pixel's output depends on that pixel's channels only.
     y = norm(x)
     x2 = x.detach().clone()

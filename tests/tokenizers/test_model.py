@@ -145,3 +145,16 @@ def test_group_norm_variant_is_causal() -> None:
         a, b = model.encode(video), model.encode(changed)
     assert torch.allclose(a[:, :, :2], b[:, :, :2], atol=1e-6)
     assert not torch.allclose(a[:, :, 2], b[:, :, 2], atol=1e-4)
+
+
+def test_bf16_autocast_forward_and_backward(kind: str) -> None:
+    """The GPU training path: bf16 autocast keeps indices exact and gradients flowing in float32."""
+    model = tiny_model(kind).train()
+    video = smooth_video(1, 1 + TF, 16, 16)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = model(video)
+    (out.reconstruction.float() - video).abs().mean().backward()
+    assert all(p.grad is not None and p.grad.dtype == torch.float32 for p in model.parameters())
+    if kind == "discrete":
+        assert out.indices is not None
+        assert torch.equal(model.quantizer.codes_to_indices(out.latents.float()), out.indices)

@@ -62,6 +62,7 @@ class _ChannelRMSNormFn(torch.autograd.Function):
         r = torch.rsqrt(xf.square().mean(dim=-3, keepdim=True) + eps).to(x.dtype)
         w = weight.to(x.dtype)[:, None, None]
         ctx.save_for_backward(x, w, r)
+        ctx.weight_dtype = weight.dtype  # type: ignore[attr-defined]
         return x * r * w
 
     @staticmethod
@@ -74,7 +75,7 @@ class _ChannelRMSNormFn(torch.autograd.Function):
         dx = (gw - xr * (gw * xr).mean(dim=-3, keepdim=True)) * r
         dims = tuple(d for d in range(g.ndim) if d != g.ndim - 3)
         dw = (g * xr).sum(dim=dims)
-        return dx, dw.to(w.dtype), None
+        return dx, dw.to(ctx.weight_dtype), None  # type: ignore[attr-defined]
 
 
 def make_norm(kind: str, channels: int, groups: int = 8) -> nn.Module:
