@@ -47,7 +47,7 @@ def demo(
 
 def _register() -> None:
     # Command groups register themselves here; each module defines `app` (a typer.Typer) or `register(app)`.
-    from worldfm.cli import data, doctor, sim, tokenize, train, video
+    from worldfm.cli import data, doctor, predict, sim, tokenize, train, video
 
     doctor.register(app)
     app.add_typer(sim.app, name="sim", help="Simulate physics episodes and write datasets.")
@@ -55,6 +55,9 @@ def _register() -> None:
     app.add_typer(video.app, name="video", help="Inspect video files.")
     app.add_typer(train.app, name="train", help="Train models from YAML recipes (also under torchrun).")
     app.add_typer(tokenize.app, name="tokenize", help="Encode and decode videos with the video tokenizers.")
+    app.add_typer(
+        predict.app, name="predict", help="Generate the future as video with the diffusion world model."
+    )
 
 
 _register()

@@ -72,3 +72,56 @@ def tokenizer(
             f"trained {summary['steps']} steps ({summary['stop_reason']}) in {summary['wall_seconds'] / 60:.1f} min; "
             f"exported to {summary['export']}" + (f" ({val})" if val else "")
         )
+
+
+@app.command()
+@handle_errors
+def predict(
+    config: Path = typer.Option(..., "--config", help="Recipe YAML, e.g. configs/predict/predict-nano.yaml."),
+    out: Path | None = typer.Option(
+        None,
+        "--out",
+        help="Run folder (checkpoints, latent cache, log.jsonl, export/); default runs/<recipe name>.",
+    ),
+    resume: bool = typer.Option(
+        True, "--resume/--no-resume", help="Continue from the run folder's latest checkpoint if there is one."
+    ),
+    max_steps: int | None = typer.Option(None, "--max-steps", min=1, help="Override train.max_steps."),
+    max_minutes: float | None = typer.Option(
+        None,
+        "--max-minutes",
+        min=0.01,
+        help="Override train.max_minutes: stop cleanly, checkpoint and export.",
+    ),
+    device: str | None = typer.Option(None, "--device", help="cpu or cuda (default: cuda when available)."),
+    threads: int | None = typer.Option(None, "--threads", min=1, help="Override train.threads."),
+    as_json: bool = typer.Option(False, "--json", help="Print a JSON summary at the end."),
+) -> None:
+    """Train the diffusion world model from a recipe and export the pipeline to OUT/export (also under torchrun)."""
+    from worldfm.train.recipes.predict import load_predict_recipe, run_predict_recipe
+
+    recipe = load_predict_recipe(config)
+    changes = {
+        k: v
+        for k, v in (("max_steps", max_steps), ("max_minutes", max_minutes), ("threads", threads))
+        if v is not None
+    }
+    if changes:
+        recipe = recipe.with_train(**changes)
+
+    def log(message: str) -> None:
+        err_console.print(message, highlight=False, markup=False, soft_wrap=True)
+
+    summary = run_predict_recipe(
+        recipe, out if out is not None else Path("runs") / config.stem, resume=resume, device=device, log=log
+    )
+    if "export" not in summary:  # not rank 0 under torchrun
+        return
+    if as_json:
+        print_json(summary)
+    else:
+        val = ", ".join(f"{k} {v:.4g}" for k, v in summary["val"].items())
+        typer.echo(
+            f"trained {summary['steps']} steps ({summary['stop_reason']}) in {summary['wall_seconds'] / 60:.1f} min; "
+            f"exported to {summary['export']}" + (f" ({val})" if val else "")
+        )

@@ -1,0 +1,217 @@
+"""`worldfm predict ...`: generate the future of a scene as video with the diffusion world model.
+
+    worldfm predict text2world --prompt "A red ball rolls across the table." --out ball.mp4
+    worldfm predict video2world --input clip.mp4 --cond-frames 9 --frames 33 --out future.mp4 \\
+        [--prompt TEXT] [--actions actions.json] [--samples 4 --seed 0]
+
+`--frames` counts the conditioning frames, as Cosmos does; the output keeps the input's first
+`--cond-frames` frames as they were given. With `--samples K > 1` every sample is written to its own
+file, `OUT_seed<S>.mp4`, S = seed + i. Actions files hold `[[a, ...], ...]` (or `{"actions": ...}`):
+frames - 1 rows of at most the model's action width.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from worldfm.cli.common import console, err_console, handle_errors, print_json
+
+app = typer.Typer(no_args_is_help=True)
+
+MODEL_HELP = "World model: a tier (predict-nano) or a pipeline folder (e.g. runs/predict-nano/export)."
+SUFFIXES = (".mp4", ".webm", ".mkv")
+
+
+@contextmanager
+def _progress(quiet: bool) -> Iterator[Any]:
+    columns = (TextColumn("[bold]denoising"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=err_console, transient=True, disable=quiet) as bar:
+        task = bar.add_task("denoising", total=None)
+        yield lambda done, total: bar.update(task, completed=done, total=total)
+
+
+def _check_out(out: Path) -> None:
+    from worldfm.errors import ConfigError
+
+    if out.suffix.lower() not in SUFFIXES:
+        raise ConfigError(f"--out {out}: expected a video file ending in {', '.join(SUFFIXES)}")
+
+
+def _load(model: str) -> Any:
+    from worldfm.world.diffusion.pipeline import PredictPipeline
+    from worldfm.world.diffusion.pretrained import resolve_pipeline_path
+
+    resolve_pipeline_path(model)  # fail fast on unknown or unshipped models, before reading any input
+    return PredictPipeline.from_pretrained(model)
+
+
+def _read_actions(path: Path) -> Any:
+    import numpy as np
+
+    from worldfm.errors import ConfigError
+
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"--actions {path}: file does not exist") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ConfigError(f"--actions {path}: not a readable JSON file ({exc})") from None
+    if isinstance(data, dict):
+        if "actions" not in data:
+            raise ConfigError(f"--actions {path}: a JSON object must have an 'actions' key")
+        data = data["actions"]
+    try:
+        arr = np.asarray(data, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ConfigError(f"--actions {path}: expected a list of rows of numbers") from None
+    if arr.ndim != 2:
+        raise ConfigError(
+            f"--actions {path}: expected a list of rows of numbers (frames - 1 rows), got shape {arr.shape}"
+        )
+    return arr
+
+
+def _outputs(out: Path, seeds: list[int]) -> list[Path]:
+    if len(seeds) == 1:
+        return [out]
+    return [out.with_name(f"{out.stem}_seed{s}{out.suffix}") for s in seeds]
+
+
+def _write(result: Any, out: Path) -> list[Path]:
+    from worldfm.video.io import write_video
+
+    paths = _outputs(out, result.seeds)
+    for path, video in zip(paths, result.videos, strict=True):
+        write_video(path, video, fps=result.fps, crf=14)
+    return paths
+
+
+def _report(mode: str, model: str, result: Any, paths: list[Path], seconds: float, as_json: bool) -> None:
+    k, n, h, w, _ = result.videos.shape
+    report = {
+        "mode": mode,
+        "model": model,
+        "outputs": [str(p) for p in paths],
+        "seeds": result.seeds,
+        "frames": n,
+        "cond_frames": result.cond_frames,
+        "height": h,
+        "width": w,
+        "fps": result.fps,
+        "windows": result.windows,
+        "sampler": result.settings,
+        "guardrail": result.guardrail,
+        "seconds": round(seconds, 3),
+        "seconds_per_sample": round(seconds / k, 3),
+    }
+    if as_json:
+        print_json(report)
+        return
+    where = str(paths[0]) if k == 1 else f"{paths[0].parent}/ ({', '.join(p.name for p in paths)})"
+    console.print(
+        f"wrote {k} video{'s' if k > 1 else ''} of {n} frames ({w}x{h}, {result.fps:g} fps"
+        + (f", first {result.cond_frames} given" if result.cond_frames else "")
+        + f") to {where} in {seconds:.1f} s",
+        highlight=False,
+    )
+    if result.guardrail == "none":
+        err_console.print("note: no guardrails ran (placeholder until worldfm ships them)", highlight=False)
+
+
+@app.command()
+@handle_errors
+def text2world(
+    prompt: str = typer.Option(..., "--prompt", help="What happens in the scene."),
+    out: Path = typer.Option(..., "--out", help="Output video (.mp4, .webm or .mkv)."),
+    frames: int | None = typer.Option(
+        None, "--frames", help="Frames to generate (default: one model window, 17 for nano)."
+    ),
+    samples: int = typer.Option(1, "--samples", help="Different futures to generate (K), one file each."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the first sample; sample i uses seed + i."),
+    steps: int | None = typer.Option(None, "--steps", help="Sampler steps (default: the model's)."),
+    guidance: float | None = typer.Option(
+        None, "--guidance", help="Classifier-free guidance scale (1 = none; default: the model's)."
+    ),
+    model: str = typer.Option("predict-nano", "--model", help=MODEL_HELP),
+    as_json: bool = typer.Option(False, "--json", help="Print a JSON summary."),
+) -> None:
+    """Generate a video from a text prompt."""
+    _check_out(out)
+    pipe = _load(model)
+    start = time.perf_counter()
+    with _progress(as_json) as progress:
+        result = pipe.generate(
+            frames if frames is not None else pipe.window_frames,
+            prompt=prompt,
+            samples=samples,
+            seed=seed,
+            steps=steps,
+            guidance=guidance,
+            progress=progress,
+        )
+    seconds = time.perf_counter() - start
+    _report("text2world", model, result, _write(result, out), seconds, as_json)
+
+
+@app.command()
+@handle_errors
+def video2world(
+    input: Path = typer.Option(
+        ..., "--input", help="Conditioning video (its first --cond-frames frames are used)."
+    ),
+    frames: int = typer.Option(
+        ..., "--frames", help="Frames of the output, the conditioning frames included."
+    ),
+    out: Path = typer.Option(..., "--out", help="Output video (.mp4, .webm or .mkv)."),
+    cond_frames: int = typer.Option(
+        1, "--cond-frames", help="Conditioning frames taken from the input: 1, 5, 9, ..."
+    ),
+    prompt: str | None = typer.Option(None, "--prompt", help="Optional description of what happens."),
+    actions: Path | None = typer.Option(
+        None, "--actions", help="JSON file: frames - 1 rows of actions, one per transition."
+    ),
+    samples: int = typer.Option(1, "--samples", help="Different futures to generate (K), one file each."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the first sample; sample i uses seed + i."),
+    steps: int | None = typer.Option(None, "--steps", help="Sampler steps (default: the model's)."),
+    guidance: float | None = typer.Option(
+        None, "--guidance", help="Classifier-free guidance scale (1 = none; default: the model's)."
+    ),
+    model: str = typer.Option("predict-nano", "--model", help=MODEL_HELP),
+    as_json: bool = typer.Option(False, "--json", help="Print a JSON summary."),
+) -> None:
+    """Continue a video: predict what happens after its first frames (optionally under given actions)."""
+    from worldfm.errors import ConfigError
+    from worldfm.video.io import probe_video, read_video
+
+    _check_out(out)
+    if cond_frames < 1:
+        raise ConfigError(f"--cond-frames must be >= 1 (1, 5, 9, ...), got {cond_frames}")
+    acts = _read_actions(actions) if actions is not None else None
+    pipe = _load(model)
+    info = probe_video(input)
+    video = read_video(input, 0, min(info.num_frames, cond_frames))  # only the frames it conditions on
+    start = time.perf_counter()
+    with _progress(as_json) as progress:
+        result = pipe.generate(
+            frames,
+            video=video,
+            cond_frames=cond_frames,
+            prompt=prompt or None,
+            actions=acts,
+            samples=samples,
+            seed=seed,
+            steps=steps,
+            guidance=guidance,
+            fps=info.fps or None,
+            progress=progress,
+        )
+    seconds = time.perf_counter() - start
+    _report("video2world", model, result, _write(result, out), seconds, as_json)

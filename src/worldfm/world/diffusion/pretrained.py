@@ -1,0 +1,154 @@
+"""Save and load DiT folders, and resolve Predict tier names to shipped pipeline folders.
+
+A DiT folder (diffusers-style) holds `config.json` (`{"_class_name": "DiT", "_format_version": 1,
+"_dtype": ..., **DiTConfig}`) and `model.safetensors` (weights stored in `_dtype`, loaded as float32).
+Shipped Predict pipelines live at `worldfm/hub/weights/<tier>/` (a pipeline folder, see pipeline.py);
+until the nano model is trained there is none, and loading `predict-nano` says how to train it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from worldfm.errors import ConfigError, WorldfmError
+from worldfm.tokenizers.pretrained import SHIPPED_WEIGHTS_DIR, atomic_file
+from worldfm.world.diffusion.config import DiTConfig
+from worldfm.world.diffusion.registry import PREDICT_TIERS
+
+if TYPE_CHECKING:
+    from worldfm.world.diffusion.dit import DiT
+
+CLASS_NAME = "DiT"
+FORMAT_VERSION = 1
+CONFIG_FILE = "config.json"
+WEIGHTS_FILE = "model.safetensors"
+MODEL_INDEX = "model_index.json"
+DTYPES = {
+    "bfloat16": "bfloat16",
+    "bf16": "bfloat16",
+    "float16": "float16",
+    "fp16": "float16",
+    "float32": "float32",
+    "fp32": "float32",
+}
+
+
+def torch_dtype(name: str) -> Any:
+    import torch
+
+    if name not in DTYPES:
+        raise ConfigError(f"unknown weight dtype {name!r}; expected one of {sorted(DTYPES)}")
+    return getattr(torch, DTYPES[name])
+
+
+def save_dit(model: DiT, path: str | os.PathLike[str], dtype: str = "bfloat16") -> Path:
+    from safetensors.torch import save_file
+
+    td = torch_dtype(dtype)
+    folder = Path(path)
+    if folder.exists() and not folder.is_dir():
+        raise WorldfmError(f"{folder}: exists and is not a folder; cannot save a DiT there")
+    folder.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().to("cpu", td).contiguous() for k, v in model.state_dict().items()}
+    name = str(td).removeprefix("torch.")
+    with atomic_file(folder / WEIGHTS_FILE) as tmp:
+        save_file(state, str(tmp), metadata={"format": "pt", "_class_name": CLASS_NAME, "_dtype": name})
+    meta = {"_class_name": CLASS_NAME, "_format_version": FORMAT_VERSION, "_dtype": name}
+    with atomic_file(folder / CONFIG_FILE) as tmp:
+        tmp.write_text(json.dumps({**meta, **model.config.to_dict()}, indent=2) + "\n")
+    return folder
+
+
+def read_dit_config(folder: str | os.PathLike[str]) -> DiTConfig:
+    file = Path(folder) / CONFIG_FILE
+    if not file.is_file():
+        raise WorldfmError(f"{folder}: not a DiT folder (no {CONFIG_FILE})")
+    try:
+        data = json.loads(file.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise WorldfmError(f"{file}: unreadable config ({exc.__class__.__name__}: {exc})") from exc
+    if not isinstance(data, dict):
+        raise WorldfmError(f"{file}: expected a JSON object")
+    meta = {k: data.pop(k) for k in list(data) if k.startswith("_")}
+    if meta.get("_class_name") != CLASS_NAME:
+        raise WorldfmError(f"{file}: _class_name is {meta.get('_class_name')!r}, expected {CLASS_NAME!r}")
+    version = meta.get("_format_version")
+    if not isinstance(version, int) or not 1 <= version <= FORMAT_VERSION:
+        raise WorldfmError(f"{file}: format version {version!r} is not supported (1..{FORMAT_VERSION})")
+    try:
+        return DiTConfig.from_dict(data)
+    except (ConfigError, TypeError) as exc:
+        raise ConfigError(f"{file}: {exc}") from exc
+
+
+def load_dit(path: str | os.PathLike[str]) -> DiT:
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    from worldfm.world.diffusion.dit import DiT
+
+    folder = Path(path)
+    config = read_dit_config(folder)
+    model = DiT(config)
+    file = folder / WEIGHTS_FILE
+    if not file.is_file():
+        raise WorldfmError(f"{folder}: no {WEIGHTS_FILE}")
+    try:
+        state = load_file(str(file))
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise WorldfmError(f"{file}: corrupt weights ({exc.__class__.__name__}: {exc})") from exc
+    expected = model.state_dict()
+    missing, unexpected = sorted(set(expected) - set(state)), sorted(set(state) - set(expected))
+    if missing or unexpected:
+        raise WorldfmError(
+            f"{file}: weights do not match the config (missing {missing[:5]}, unexpected {unexpected[:5]})"
+        )
+    for key, value in state.items():
+        if value.shape != expected[key].shape:
+            raise WorldfmError(
+                f"{file}: {key} has shape {tuple(value.shape)}, the config needs {tuple(expected[key].shape)}"
+            )
+    model.load_state_dict({k: v.float() for k, v in state.items()})
+    return model.eval()
+
+
+def not_shipped(name: str) -> WorldfmError:
+    where = SHIPPED_WEIGHTS_DIR / name
+    if name.endswith("-super"):
+        how = (
+            f"-super tiers are for GPUs and ship no weights; train one with `worldfm train predict --config "
+            f"configs/predict/{name}.yaml --out runs/{name}` and pass --model runs/{name}/export"
+        )
+    else:
+        how = (
+            f"train it with `worldfm train predict --config configs/predict/{name}.yaml --out runs/{name}` "
+            f"(needs a trained cv4x8x8-nano tokenizer) and pass --model runs/{name}/export, or copy that "
+            f"folder to {where} to ship it"
+        )
+    return WorldfmError(f"weights for world model {name!r} are not shipped yet (no {where}); {how}")
+
+
+def resolve_pipeline_path(name_or_path: str | os.PathLike[str]) -> Path:
+    """A Predict pipeline folder for a path or a shipped tier name; clear errors for anything else."""
+    text = os.fspath(name_or_path)
+    path = Path(text)
+    if path.is_dir():
+        if not (path / MODEL_INDEX).is_file():
+            raise WorldfmError(f"{path}: not a world model pipeline folder (no {MODEL_INDEX})")
+        return path
+    if text in PREDICT_TIERS:
+        shipped = SHIPPED_WEIGHTS_DIR / text
+        if (shipped / MODEL_INDEX).is_file():
+            return shipped
+        raise not_shipped(text)
+    if path.exists():
+        raise WorldfmError(f"{path}: is a file; expected a world model pipeline folder with {MODEL_INDEX}")
+    if os.sep in text or text.startswith(".") or (os.altsep and os.altsep in text):
+        raise WorldfmError(f"{path}: no such world model folder")
+    raise WorldfmError(
+        f"unknown world model {text!r}: not a folder and not a tier; expected a pipeline folder or one of: "
+        f"{', '.join(PREDICT_TIERS)}"
+    )

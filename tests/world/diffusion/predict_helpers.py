@@ -1,0 +1,90 @@
+"""Tiny world-model parts for tests: a DiT of a few thousand parameters, a tiny CV tokenizer with
+latent statistics, and a pipeline folder built from them (with the real MiniLM text encoder)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from worldfm.tokenizers import TokenizerConfig, VideoTokenizer
+from worldfm.world.diffusion.config import DiTConfig
+from worldfm.world.diffusion.dit import DiT
+
+TINY_DIT = dict(
+    latent_channels=4,
+    temporal_factor=4,
+    spatial_factor=8,
+    patch_size=1,
+    width=32,
+    depth=2,
+    heads=2,
+    adaln_lora_rank=8,
+    action_dim=3,
+    sample_frames=3,
+    sample_size=2,
+)
+
+
+def tiny_dit_config(**overrides: Any) -> DiTConfig:
+    return DiTConfig(**{**TINY_DIT, "name": "tiny-dit", **overrides})
+
+
+def randomize(net: torch.nn.Module, seed: int = 0, scale: float = 0.2) -> torch.nn.Module:
+    """Give every parameter (zero-initialised ones included) random values, so outputs are non-trivial."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in net.parameters():
+            p.copy_(torch.randn(p.shape, generator=g) * scale)
+    return net
+
+
+def tiny_dit(seed: int = 0, random: bool = True, **overrides: Any) -> DiT:
+    torch.manual_seed(seed)
+    net = DiT(tiny_dit_config(**overrides))
+    return (randomize(net, seed) if random else net).eval()
+
+
+def tiny_tokenizer(seed: int = 0, channels: int = 4) -> VideoTokenizer:
+    torch.manual_seed(seed)
+    cfg = TokenizerConfig(
+        kind="continuous",
+        latent_channels=channels,
+        widths=(8, 16),
+        depth=1,
+        patch_spatial=4,
+        patch_temporal=4,
+        latent_mean=tuple(0.01 * i for i in range(channels)),
+        latent_std=tuple(0.5 + 0.1 * i for i in range(channels)),
+        name="tiny-cv",
+    )
+    return VideoTokenizer(cfg).eval()
+
+
+def tiny_pipeline(text_encoder: Any, seed: int = 0, **dit_overrides: Any) -> Any:
+    from worldfm.world.diffusion.pipeline import PredictPipeline, SamplerConfig
+
+    return PredictPipeline(
+        tiny_dit(seed, **dit_overrides),
+        tiny_tokenizer(seed),
+        text_encoder,
+        sampler=SamplerConfig(sampler="euler", steps=2, guidance=2.0),
+        fps=8.0,
+    )
+
+
+def save_tiny_pipeline(folder: Path, text_encoder: Any, seed: int = 0) -> Path:
+    return tiny_pipeline(text_encoder, seed).save_pretrained(folder, dtype="float32")
+
+
+def moving_square(frames: int, size: int = 16, seed: int = 0) -> np.ndarray:
+    """(frames, size, size, 3) uint8: a coloured square sliding right over a grey background."""
+    rng = np.random.default_rng(seed)
+    colour = rng.integers(60, 255, 3)
+    video = np.full((frames, size, size, 3), 90, np.uint8)
+    for i in range(frames):
+        x = (i * 2) % (size - 4)
+        video[i, 4:10, x : x + 4] = colour
+    return video

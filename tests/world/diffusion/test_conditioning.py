@@ -1,0 +1,93 @@
+"""Condition: validation, dropout, concatenation, frame masks and frame-count conversions."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from worldfm.errors import ConfigError
+from worldfm.world.diffusion.conditioning import (
+    Condition,
+    apply_frame_mask,
+    conditioning_dropout,
+    frame_mask_from_counts,
+    latent_frames_for,
+)
+
+
+def make(b: int = 4, length: int = 3) -> Condition:
+    return Condition(
+        text=torch.ones(b, length, 8),
+        text_mask=torch.ones(b, length, dtype=torch.bool),
+        actions=torch.ones(b, 4, 2),
+        latents=torch.ones(b, 2, 2, 1, 1),
+        frame_mask=frame_mask_from_counts([1] * b, 2),
+    )
+
+
+def test_validation() -> None:
+    with pytest.raises(ConfigError, match="text and text_mask"):
+        Condition(text=torch.ones(1, 2, 3))
+    with pytest.raises(ConfigError, match="latents and frame_mask"):
+        Condition(latents=torch.ones(1, 2, 2, 1, 1))
+    with pytest.raises(ConfigError, match="batch size"):
+        Condition(
+            actions=torch.ones(2, 4, 2),
+            latents=torch.ones(3, 2, 2, 1, 1),
+            frame_mask=torch.ones(3, 2, dtype=torch.bool),
+        )
+    c = Condition(actions=torch.ones(2, 4, 2))
+    assert c.has_actions is not None and bool(c.has_actions.all())
+    assert Condition().batch_size is None
+
+
+def test_drop_and_unconditional() -> None:
+    c = make()
+    d = c.drop(
+        keep_text=torch.tensor([True, False, True, False]),
+        keep_actions=torch.tensor([False, True, True, True]),
+    )
+    assert d.text_mask.any(1).tolist() == [True, False, True, False]
+    assert d.text[1].abs().sum() == 0 and d.actions[0].abs().sum() == 0
+    assert d.has_actions.tolist() == [False, True, True, True]
+    u = c.unconditional()
+    assert not u.differs_from_unconditional() and c.differs_from_unconditional()
+    assert torch.equal(u.latents, c.latents) and torch.equal(u.frame_mask, c.frame_mask)
+
+
+def test_dropout_rates() -> None:
+    g = torch.Generator().manual_seed(0)
+    d = conditioning_dropout(make(b=4000), 0.25, 0.5, generator=g)
+    assert abs((~d.text_mask.any(1)).float().mean().item() - 0.25) < 0.03
+    assert abs((~d.has_actions).float().mean().item() - 0.5) < 0.03
+    assert conditioning_dropout(make(), 0.0, 0.0).text_mask.all()
+    with pytest.raises(ConfigError, match="text_drop"):
+        conditioning_dropout(make(), 1.5, 0.0)
+
+
+def test_cat_pads_text_and_repeat() -> None:
+    a, b = make(b=2, length=3), make(b=1, length=5)
+    c = Condition.cat([a, b])
+    assert c.text.shape == (3, 5, 8) and c.text_mask.sum(1).tolist() == [3, 3, 5]
+    r = a.map(lambda v: v[:1]).repeat_interleave(3)
+    assert r.batch_size == 3
+    with pytest.raises(ConfigError, match="different fields"):
+        Condition.cat([a, Condition(actions=torch.ones(1, 4, 2))])
+
+
+def test_frame_masks() -> None:
+    m = frame_mask_from_counts(torch.tensor([0, 2, 3]), 3)
+    assert m.tolist() == [[False, False, False], [True, True, False], [True, True, True]]
+    with pytest.raises(ConfigError, match=r"in \[0, 3\]"):
+        frame_mask_from_counts([4], 3)
+    x = torch.zeros(3, 1, 3, 1, 1)
+    cond = Condition(latents=torch.ones(3, 1, 3, 1, 1), frame_mask=m)
+    assert apply_frame_mask(x, cond)[:, 0, :, 0, 0].tolist() == [[0, 0, 0], [1, 1, 0], [1, 1, 1]]
+    assert apply_frame_mask(x, None) is x
+
+
+def test_latent_frames_for() -> None:
+    assert [latent_frames_for(n, 4) for n in (1, 5, 9, 17)] == [1, 2, 3, 5]
+    for bad in (0, 2, 8, 16):
+        with pytest.raises(ConfigError, match=r"1 \+ a multiple of the tokenizer's temporal factor 4"):
+            latent_frames_for(bad, 4, "cond_frames")

