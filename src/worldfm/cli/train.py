@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -46,32 +48,8 @@ def tokenizer(
     """
     from worldfm.train.recipes.tokenizer import load_tokenizer_recipe, run_tokenizer_recipe
 
-    recipe = load_tokenizer_recipe(config)
-    changes: dict[str, float | int] = {}
-    if max_steps is not None:
-        changes["max_steps"] = max_steps
-    if max_minutes is not None:
-        changes["max_minutes"] = max_minutes
-    if threads is not None:
-        changes["threads"] = threads
-    if changes:
-        recipe = recipe.with_train(**changes)
-    run_dir = out if out is not None else Path("runs") / config.stem
-
-    def log(message: str) -> None:
-        err_console.print(message, highlight=False, markup=False, soft_wrap=True)
-
-    summary = run_tokenizer_recipe(recipe, run_dir, resume=resume, device=device, log=log)
-    if "export" not in summary:  # not rank 0 under torchrun
-        return
-    if as_json:
-        print_json(summary)
-    else:
-        val = ", ".join(f"{k} {v:.4g}" for k, v in summary["val"].items())
-        typer.echo(
-            f"trained {summary['steps']} steps ({summary['stop_reason']}) in {summary['wall_seconds'] / 60:.1f} min; "
-            f"exported to {summary['export']}" + (f" ({val})" if val else "")
-        )
+    _run(load_tokenizer_recipe, run_tokenizer_recipe, config, out, resume, device, as_json,
+         max_steps=max_steps, max_minutes=max_minutes, threads=threads)  # fmt: skip
 
 
 @app.command()
@@ -100,21 +78,31 @@ def predict(
     """Train the diffusion world model from a recipe and export the pipeline to OUT/export (also under torchrun)."""
     from worldfm.train.recipes.predict import load_predict_recipe, run_predict_recipe
 
-    recipe = load_predict_recipe(config)
-    changes = {
-        k: v
-        for k, v in (("max_steps", max_steps), ("max_minutes", max_minutes), ("threads", threads))
-        if v is not None
-    }
+    _run(load_predict_recipe, run_predict_recipe, config, out, resume, device, as_json,
+         max_steps=max_steps, max_minutes=max_minutes, threads=threads)  # fmt: skip
+
+
+def _run(
+    load: Callable[[Path], Any],
+    run: Callable[..., dict[str, Any]],
+    config: Path,
+    out: Path | None,
+    resume: bool,
+    device: str | None,
+    as_json: bool,
+    **overrides: float | int | None,
+) -> None:
+    """Load a recipe, apply the command-line overrides of its train section, run it, print the summary."""
+    recipe = load(config)
+    changes = {k: v for k, v in overrides.items() if v is not None}
     if changes:
         recipe = recipe.with_train(**changes)
 
     def log(message: str) -> None:
         err_console.print(message, highlight=False, markup=False, soft_wrap=True)
 
-    summary = run_predict_recipe(
-        recipe, out if out is not None else Path("runs") / config.stem, resume=resume, device=device, log=log
-    )
+    run_dir = out if out is not None else Path("runs") / config.stem
+    summary = run(recipe, run_dir, resume=resume, device=device, log=log)
     if "export" not in summary:  # not rank 0 under torchrun
         return
     if as_json:
