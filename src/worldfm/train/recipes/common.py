@@ -7,7 +7,7 @@ import dataclasses
 import os
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -30,6 +30,15 @@ def load_yaml(path: str | os.PathLike[str]) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ConfigError(f"{p}: a recipe must be a YAML mapping of sections, got {type(data).__name__}")
     return data
+
+
+def load_recipe(path: str | os.PathLike[str], parse: Callable[..., T]) -> T:
+    """Read a recipe YAML file and check it with `parse(data, source=path)`; errors name the file."""
+    try:
+        return parse(load_yaml(path), source=str(path))
+    except ConfigError as exc:
+        msg = str(exc)
+        raise ConfigError(msg if msg.startswith(str(path)) else f"{path}: {msg}") from None
 
 
 def section(data: Mapping[str, Any], key: str, where: str = "", required: bool = True) -> dict[str, Any]:

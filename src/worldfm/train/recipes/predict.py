@@ -50,7 +50,7 @@ from torch import nn
 
 from worldfm.errors import ConfigError, UnknownNameError, WorldfmError
 from worldfm.train import distributed as wdist
-from worldfm.train.recipes.common import build, check_keys, load_yaml, section, to_plain
+from worldfm.train.recipes.common import build, check_keys, load_recipe, section, to_plain
 from worldfm.train.recipes.data import DataSpec, build_clip_data, ensure_datasets, parse_data
 from worldfm.train.trainer import Trainer, TrainerConfig, TrainResult
 
@@ -333,11 +333,7 @@ def parse_predict_recipe(data: Mapping[str, Any], source: str | None = None) -> 
 
 def load_predict_recipe(path: str | os.PathLike[str]) -> PredictRecipe:
     """Read and check a Predict recipe YAML file."""
-    try:
-        return parse_predict_recipe(load_yaml(path), source=str(path))
-    except ConfigError as exc:
-        msg = str(exc)
-        raise ConfigError(msg if msg.startswith(str(path)) else f"{path}: {msg}") from None
+    return load_recipe(path, parse_predict_recipe)
 
 
 # ----- latent cache -----

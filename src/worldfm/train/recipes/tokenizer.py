@@ -35,7 +35,7 @@ from torch import nn
 from worldfm.errors import ConfigError, UnknownNameError
 from worldfm.train import distributed as wdist
 from worldfm.train.losses import LossWeights, reconstruction_loss
-from worldfm.train.recipes.common import build, check_keys, load_yaml, section, to_plain
+from worldfm.train.recipes.common import build, check_keys, load_recipe, section, to_plain
 from worldfm.train.recipes.data import DataSpec, build_clip_data, ensure_datasets, parse_data
 from worldfm.train.trainer import Trainer, TrainerConfig, TrainResult
 
@@ -167,11 +167,7 @@ def parse_tokenizer_recipe(data: Mapping[str, Any], source: str | None = None) -
 
 def load_tokenizer_recipe(path: str | os.PathLike[str]) -> TokenizerRecipe:
     """Read and check a tokenizer recipe YAML file."""
-    try:
-        return parse_tokenizer_recipe(load_yaml(path), source=str(path))
-    except ConfigError as exc:
-        msg = str(exc)
-        raise ConfigError(msg if msg.startswith(str(path)) else f"{path}: {msg}") from None
+    return load_recipe(path, parse_tokenizer_recipe)
 
 
 class TokenizerTask:
