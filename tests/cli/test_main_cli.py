@@ -1,6 +1,7 @@
 """The top-level CLI: version, doctor, sim commands and their error handling, through typer and a real process."""
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -27,6 +28,15 @@ def test_doctor_json_reports_every_check() -> None:
     assert {"torch", "cuda", "video", "render", "extra [sim]", "extra [data]"} <= names
     assert report["ok"] is True, report
     assert result.exit_code == 0
+
+
+def test_doctor_renders_in_a_fresh_process_without_mujoco_gl() -> None:
+    """The render check must not depend on the caller having set MUJOCO_GL (mujoco reads it at import)."""
+    env = {k: v for k, v in os.environ.items() if k not in ("MUJOCO_GL", "PYOPENGL_PLATFORM")}
+    cmd = [sys.executable, "-m", "worldfm.cli.main", "doctor", "--json"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120, env=env)
+    render = next(c for c in json.loads(proc.stdout)["checks"] if c["name"] == "render")
+    assert render["ok"], render
 
 
 def test_sim_list() -> None:
