@@ -61,12 +61,44 @@ def atomic_file(path: Path) -> Iterator[Path]:
             os.unlink(tmp)
 
 
-def _dtype(name: str) -> torch.dtype:
+def torch_dtype(name: str) -> torch.dtype:
+    """The torch dtype of a weight-storage name in `DTYPES` (ConfigError for anything else)."""
     import torch
 
     if name not in DTYPES:
         raise ConfigError(f"unknown weight dtype {name!r}; expected one of {sorted(DTYPES)}")
     return getattr(torch, DTYPES[name])
+
+
+def save_model_folder(
+    model: Any,
+    path: str | os.PathLike[str],
+    class_name: str,
+    format_version: int,
+    dtype: str = "bfloat16",
+    model_card: str | None = None,
+) -> Path:
+    """Write a diffusers-style model folder: `config.json` (`_class_name`, `_format_version`, `_dtype`
+    + `model.config.to_dict()`), `model.safetensors` (weights stored in `dtype`) and optionally a
+    model card. The folder is created; each file is replaced atomically. Returns the folder."""
+    from safetensors.torch import save_file
+
+    stored = torch_dtype(dtype)
+    folder = Path(path)
+    if folder.exists() and not folder.is_dir():
+        raise WorldfmError(f"{folder}: exists and is not a folder; cannot save a {class_name} there")
+    folder.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().to("cpu", stored).contiguous() for k, v in model.state_dict().items()}
+    dtype_name = str(stored).removeprefix("torch.")
+    with atomic_file(folder / WEIGHTS_FILE) as tmp:
+        save_file(state, str(tmp), metadata={"format": "pt", "_class_name": class_name, "_dtype": dtype_name})
+    meta = {"_class_name": class_name, "_format_version": format_version, "_dtype": dtype_name}
+    with atomic_file(folder / CONFIG_FILE) as tmp:
+        tmp.write_text(json.dumps({**meta, **model.config.to_dict()}, indent=2) + "\n")
+    if model_card is not None:
+        with atomic_file(folder / CARD_FILE) as tmp:
+            tmp.write_text(model_card)
+    return folder
 
 
 def save_tokenizer(
@@ -76,24 +108,7 @@ def save_tokenizer(
     model_card: str | None = None,
 ) -> Path:
     """Write `model` to folder `path` (created; files replaced atomically one by one). Returns the folder."""
-    from safetensors.torch import save_file
-
-    torch_dtype = _dtype(dtype)
-    folder = Path(path)
-    if folder.exists() and not folder.is_dir():
-        raise WorldfmError(f"{folder}: exists and is not a folder; cannot save a tokenizer there")
-    folder.mkdir(parents=True, exist_ok=True)
-    state = {k: v.detach().to("cpu", torch_dtype).contiguous() for k, v in model.state_dict().items()}
-    dtype_name = str(torch_dtype).removeprefix("torch.")
-    with atomic_file(folder / WEIGHTS_FILE) as tmp:
-        save_file(state, str(tmp), metadata={"format": "pt", "_class_name": CLASS_NAME, "_dtype": dtype_name})
-    meta = {"_class_name": CLASS_NAME, "_format_version": FORMAT_VERSION, "_dtype": dtype_name}
-    with atomic_file(folder / CONFIG_FILE) as tmp:
-        tmp.write_text(json.dumps({**meta, **model.config.to_dict()}, indent=2) + "\n")
-    if model_card is not None:
-        with atomic_file(folder / CARD_FILE) as tmp:
-            tmp.write_text(model_card)
-    return folder
+    return save_model_folder(model, path, CLASS_NAME, FORMAT_VERSION, dtype, model_card)
 
 
 def _not_shipped(name: str) -> WorldfmError:

@@ -11,10 +11,10 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from worldfm.errors import ConfigError, WorldfmError
-from worldfm.tokenizers.pretrained import SHIPPED_WEIGHTS_DIR, atomic_file
+from worldfm.tokenizers.pretrained import SHIPPED_WEIGHTS_DIR, save_model_folder
 from worldfm.world.diffusion.config import DiTConfig
 from worldfm.world.diffusion.registry import PREDICT_TIERS
 
@@ -26,40 +26,11 @@ FORMAT_VERSION = 1
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
 MODEL_INDEX = "model_index.json"
-DTYPES = {
-    "bfloat16": "bfloat16",
-    "bf16": "bfloat16",
-    "float16": "float16",
-    "fp16": "float16",
-    "float32": "float32",
-    "fp32": "float32",
-}
-
-
-def torch_dtype(name: str) -> Any:
-    import torch
-
-    if name not in DTYPES:
-        raise ConfigError(f"unknown weight dtype {name!r}; expected one of {sorted(DTYPES)}")
-    return getattr(torch, DTYPES[name])
 
 
 def save_dit(model: DiT, path: str | os.PathLike[str], dtype: str = "bfloat16") -> Path:
-    from safetensors.torch import save_file
-
-    td = torch_dtype(dtype)
-    folder = Path(path)
-    if folder.exists() and not folder.is_dir():
-        raise WorldfmError(f"{folder}: exists and is not a folder; cannot save a DiT there")
-    folder.mkdir(parents=True, exist_ok=True)
-    state = {k: v.detach().to("cpu", td).contiguous() for k, v in model.state_dict().items()}
-    name = str(td).removeprefix("torch.")
-    with atomic_file(folder / WEIGHTS_FILE) as tmp:
-        save_file(state, str(tmp), metadata={"format": "pt", "_class_name": CLASS_NAME, "_dtype": name})
-    meta = {"_class_name": CLASS_NAME, "_format_version": FORMAT_VERSION, "_dtype": name}
-    with atomic_file(folder / CONFIG_FILE) as tmp:
-        tmp.write_text(json.dumps({**meta, **model.config.to_dict()}, indent=2) + "\n")
-    return folder
+    """Write `model` as a DiT folder (config.json + model.safetensors stored in `dtype`); returns the folder."""
+    return save_model_folder(model, path, CLASS_NAME, FORMAT_VERSION, dtype)
 
 
 def read_dit_config(folder: str | os.PathLike[str]) -> DiTConfig:
