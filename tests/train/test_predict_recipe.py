@@ -102,7 +102,8 @@ def test_shipped_configs_parse() -> None:
         assert {d.scenario for d in recipe.data.datasets} == {"objects", "robot", "driving"}
         text = path.read_text()
         assert "Launch" in text and "worldfm train predict" in text
-        tok = recipe.tokenizer.path.split("/")[1]  # runs/<tokenizer tier>/export
+        tok = recipe.tokenizer.path  # a shipped tier name, or runs/<tokenizer tier>/export
+        tok = tok.split("/")[1] if "/" in tok else tok
         recipe.dit_config(__import__("worldfm.tokenizers", fromlist=["x"]).get_tokenizer_config(tok), 4)
 
 
