@@ -27,7 +27,7 @@ _NAME = re.compile(r"^step-(\d{8,})\.pt$")
 
 
 def checkpoint_path(run_dir: str | os.PathLike[str], step: int) -> Path:
-    """`run_dir/checkpoints/step-XXXXXXXX.pt` for `step`."""
+    """`run_dir/checkpoints/step-<step, 8 digits>.pt` for `step`."""
     return Path(run_dir) / CHECKPOINT_DIR / f"step-{int(step):08d}.pt"
 
 
