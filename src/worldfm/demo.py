@@ -1,5 +1,7 @@
-"""The `make demo` job: simulate a small dataset of every scenario, write a contact sheet, and pass
-the episodes through the shipped nano video tokenizer (encode -> latents -> decode).
+"""The `make demo` job: simulate a small dataset of every scenario, write a contact sheet, pass the
+episodes through the shipped nano video tokenizer (encode -> latents -> decode), and predict each
+scenario's future with the shipped nano world model (Video2World from the first 9 frames, with the
+episode's caption and actions).
 
 This is the platform's end-to-end smoke run on a laptop CPU; it grows as later parts land
 (tokenizers, world models) and always runs on what the repository ships.
@@ -18,20 +20,24 @@ from worldfm.sim.generate import generate_dataset
 from worldfm.sim.registry import SCENARIOS
 
 DEMO_TOKENIZER = "cv4x8x8-nano"  # shipped in worldfm/hub/weights
+DEMO_WORLD_MODEL = "predict-nano"
 
 
 def run_demo(
     out: str | os.PathLike[str],
     episodes: int = 2,
-    frames: int = 24,
+    frames: int = 33,
     size: int = 64,
     seed: int = 0,
     workers: int = 2,
+    world_model: str | None = DEMO_WORLD_MODEL,
     log: Callable[[str], None] = print,
 ) -> dict[str, Any]:
-    """Generate `episodes` episodes per scenario under `out/<scenario>` and `out/contact_sheet.png`.
+    """Generate `episodes` episodes per scenario under `out/<scenario>` and `out/contact_sheet.png`,
+    round-trip them through the tokenizer and, unless `world_model` is None, predict their future.
+    Seed 0 keeps the episodes out of the training data (the nano recipes use seeds 1 to 3).
 
-    Returns a summary dict with the generation reports and the contact sheet path.
+    Returns a summary dict with the generation reports and the paths of everything written.
     """
     from worldfm.data import open_dataset
     from worldfm.sim.preview import episodes_contact_sheet
@@ -52,7 +58,70 @@ def run_demo(
         log(f"  {episode.scenario}: {episode.caption}")
     log(f"contact sheet: {sheet}")
     tokenizer = tokenizer_roundtrip(shown, out / "tokenizer_roundtrip.mp4", log=log)
-    return {"datasets": reports, "contact_sheet": str(sheet), "tokenizer": tokenizer}
+    summary = {"datasets": reports, "contact_sheet": str(sheet), "tokenizer": tokenizer}
+    if world_model is not None:
+        firsts = [e for i, e in enumerate(shown) if i == 0 or e.scenario != shown[i - 1].scenario]
+        summary["world_model"] = predict_episodes(firsts, out, model=world_model, log=log)
+    return summary
+
+
+def predict_episodes(
+    episodes: list[Any],
+    out: Path,
+    model: str = DEMO_WORLD_MODEL,
+    cond_frames: int = 9,
+    log: Callable[[str], None] = print,
+) -> dict[str, Any]:
+    """Video2World on each episode: condition on its first `cond_frames` frames, caption and actions,
+    predict to the episode's length. Writes `out/prediction_<scenario>.mp4` (ground truth |
+    prediction) and `out/prediction.png` (per episode: condition, ground truth, prediction rows).
+
+    Returns the model, per-episode PSNR of the predicted frames and timings, and the paths.
+    """
+    from worldfm.video.io import write_video
+    from worldfm.video.metrics import psnr
+    from worldfm.video.visualize import contact_sheet, save_image
+    from worldfm.world.diffusion import Video2WorldPipeline
+
+    pipe = Video2WorldPipeline.from_pretrained(model)
+    rows, labels, results = [], [], []
+    for episode in episodes:
+        actions = episode.actions  # None for scenarios without an agent
+        result = pipe(
+            episode.frames,
+            frames=len(episode.frames),
+            cond_frames=cond_frames,
+            prompt=episode.caption,
+            actions=actions,
+            seed=0,
+        )
+        predicted = result.videos[0]
+        truth = episode.frames
+        video_path = out / f"prediction_{episode.scenario}.mp4"
+        write_video(video_path, np.concatenate([truth, predicted], axis=2), fps=episode.fps)
+        score = float(psnr(truth[cond_frames:], predicted[cond_frames:]).per_video)
+        results.append(
+            {
+                "scenario": episode.scenario,
+                "psnr_future": score,
+                "seconds": result.seconds,
+                "actions": actions is not None,
+                "video": str(video_path),
+            }
+        )
+        rows += [truth[:cond_frames], truth[cond_frames:], predicted[cond_frames:]]
+        labels += [
+            f"{episode.scenario}: condition ({cond_frames} frames)",
+            "ground truth",
+            f"prediction ({'with actions, ' if actions is not None else ''}PSNR {score:.1f} dB)",
+        ]
+        log(
+            f"world model {model}: {episode.scenario} {len(truth) - cond_frames} frames predicted in "
+            f"{result.seconds:.1f} s, PSNR {score:.1f} dB (ground truth | prediction): {video_path}"
+        )
+    sheet = save_image(out / "prediction.png", contact_sheet(rows, columns=8, labels=labels))
+    log(f"condition / ground truth / prediction: {sheet}")
+    return {"model": model, "episodes": results, "image": str(sheet)}
 
 
 def tokenizer_roundtrip(
