@@ -40,3 +40,13 @@ class UnknownNameError(WorldfmError, KeyError):
 
     def __str__(self) -> str:  # KeyError would otherwise quote the whole message
         return str(self.args[0])
+
+
+class GuardrailBlocked(WorldfmError):
+    """A guardrail refused a prompt or a generated video; `decision` holds every check's record
+    (a `worldfm.guardrails.decision.GuardDecision`)."""
+
+    def __init__(self, what: str, decision: object, guardrail: str) -> None:
+        self.what, self.decision, self.guardrail = what, decision, guardrail
+        reasons = getattr(decision, "reasons", None) or ["blocked"]
+        super().__init__(f"{what} blocked by the {guardrail} guardrail: {'; '.join(reasons)}")

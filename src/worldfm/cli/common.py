@@ -11,7 +11,9 @@ from typing import Any, TypeVar
 import typer
 from rich.console import Console
 
-from worldfm.errors import WorldfmError
+from worldfm.errors import GuardrailBlocked, WorldfmError
+
+EXIT_BLOCKED = 3  # a guardrail refused the input (the CLI's documented exit code for "blocked")
 
 console = Console()
 err_console = Console(stderr=True)
@@ -20,12 +22,16 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def handle_errors(fn: F) -> F:
-    """Turn user-fixable errors into `error: ...` on stderr and exit code 1, never a traceback."""
+    """Turn user-fixable errors into `error: ...` on stderr and exit code 1 (3 when a guardrail
+    blocked the request), never a traceback."""
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
+        except GuardrailBlocked as exc:
+            err_console.print(f"[bold red]blocked:[/] {exc}", highlight=False, soft_wrap=True)
+            raise typer.Exit(EXIT_BLOCKED) from None
         except WorldfmError as exc:
             err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
             raise typer.Exit(1) from None

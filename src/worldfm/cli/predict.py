@@ -8,6 +8,11 @@
 `--cond-frames` frames as they were given. With `--samples K > 1` every sample is written to its own
 file, `OUT_seed<S>.mp4`, S = seed + i. Actions files hold `[[a, ...], ...]` (or `{"actions": ...}`):
 frames - 1 rows of at most the model's action width.
+
+Guardrails are on: the prompt is screened first (blocked: exit 3), faces in the output are blurred
+and the frames' visible text is checked; every video carries the invisible watermark, and every mp4
+a signed C2PA manifest (check with `worldfm guard verify OUT.mp4`). `--no-guardrails` turns the
+guards off explicitly; the manifest records it.
 """
 
 from __future__ import annotations
@@ -45,12 +50,12 @@ def _check_out(out: Path) -> None:
         raise ConfigError(f"--out {out}: expected a video file ending in {', '.join(SUFFIXES)}")
 
 
-def _load(model: str) -> Any:
+def _load(model: str, guardrails: bool) -> Any:
     from worldfm.world.diffusion.pipeline import PredictPipeline
     from worldfm.world.diffusion.pretrained import resolve_pipeline_path
 
     resolve_pipeline_path(model)  # fail fast on unknown or unshipped models, before reading any input
-    return PredictPipeline.from_pretrained(model)
+    return PredictPipeline.from_pretrained(model, guardrail="default" if guardrails else "off")
 
 
 def _read_actions(path: Path) -> Any:
@@ -85,16 +90,29 @@ def _outputs(out: Path, seeds: list[int]) -> list[Path]:
     return [out.with_name(f"{out.stem}_seed{s}{out.suffix}") for s in seeds]
 
 
-def _write(result: Any, out: Path) -> list[Path]:
-    from worldfm.video.io import write_video
+def _write(result: Any, out: Path, mode: str, prompt: str | None) -> tuple[list[Path], list[bool]]:
+    from worldfm.guardrails.release import generation_info, write_generated_video
 
     paths = _outputs(out, result.seeds)
-    for path, video in zip(paths, result.videos, strict=True):
-        write_video(path, video, fps=result.fps, crf=14)
-    return paths
+    signed = [
+        write_generated_video(path, video, result.fps, generation_info(result, i, mode, prompt))
+        for i, (path, video) in enumerate(zip(paths, result.videos, strict=True))
+    ]
+    return paths, signed
 
 
-def _report(mode: str, model: str, result: Any, paths: list[Path], seconds: float, as_json: bool) -> None:
+def _faces(decision: dict[str, Any]) -> int | None:
+    """Distinct faces the post-guard hid in one video (None when the face step did not run)."""
+    for check in decision.get("checks", []):
+        if check["name"] == "faces" and check["ran"]:
+            return int(check["details"].get("tracks", 0))
+    return None
+
+
+def _report(
+    mode: str, model: str, result: Any, written: tuple[list[Path], list[bool]], seconds: float, as_json: bool
+) -> None:
+    paths, signed = written
     k, n, h, w, _ = result.videos.shape
     report = {
         "mode": mode,
@@ -109,6 +127,10 @@ def _report(mode: str, model: str, result: Any, paths: list[Path], seconds: floa
         "windows": result.windows,
         "sampler": result.settings,
         "guardrail": result.guardrail,
+        "guardrails_enabled": bool(result.guardrails.get("enabled")),
+        "faces": [_faces(v) for v in result.guardrails.get("videos", [])],
+        "watermarks": result.watermarks,
+        "signed": signed,
         "seconds": round(seconds, 3),
         "seconds_per_sample": round(seconds / k, 3),
     }
@@ -122,8 +144,14 @@ def _report(mode: str, model: str, result: Any, paths: list[Path], seconds: floa
         + f") to {where} in {seconds:.1f} s",
         highlight=False,
     )
-    if result.guardrail == "none":
-        err_console.print("note: no guardrails ran (placeholder until worldfm ships them)", highlight=False)
+    if not result.guardrails.get("enabled"):
+        err_console.print(
+            "note: guardrails were turned off (--no-guardrails); the manifest says so", highlight=False
+        )
+    if not all(signed):
+        err_console.print(
+            "note: only .mp4 outputs carry a C2PA manifest; this file is unsigned", highlight=False
+        )
 
 
 @app.command()
@@ -141,11 +169,14 @@ def text2world(
         None, "--guidance", help="Classifier-free guidance scale (1 = none; default: the model's)."
     ),
     model: str = typer.Option("predict-nano", "--model", help=MODEL_HELP),
+    no_guardrails: bool = typer.Option(
+        False, "--no-guardrails", help="Turn the prompt and video guards off (recorded in the manifest)."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print a JSON summary."),
 ) -> None:
     """Generate a video from a text prompt."""
     _check_out(out)
-    pipe = _load(model)
+    pipe = _load(model, guardrails=not no_guardrails)
     start = time.perf_counter()
     with _progress(as_json) as progress:
         result = pipe.generate(
@@ -158,7 +189,7 @@ def text2world(
             progress=progress,
         )
     seconds = time.perf_counter() - start
-    _report("text2world", model, result, _write(result, out), seconds, as_json)
+    _report("text2world", model, result, _write(result, out, "text2world", prompt), seconds, as_json)
 
 
 @app.command()
@@ -185,6 +216,9 @@ def video2world(
         None, "--guidance", help="Classifier-free guidance scale (1 = none; default: the model's)."
     ),
     model: str = typer.Option("predict-nano", "--model", help=MODEL_HELP),
+    no_guardrails: bool = typer.Option(
+        False, "--no-guardrails", help="Turn the prompt and video guards off (recorded in the manifest)."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print a JSON summary."),
 ) -> None:
     """Continue a video: predict what happens after its first frames (optionally under given actions)."""
@@ -195,7 +229,7 @@ def video2world(
     if cond_frames < 1:
         raise ConfigError(f"--cond-frames must be >= 1 (1, 5, 9, ...), got {cond_frames}")
     acts = _read_actions(actions) if actions is not None else None
-    pipe = _load(model)
+    pipe = _load(model, guardrails=not no_guardrails)
     info = probe_video(input)
     video = read_video(input, 0, min(info.num_frames, cond_frames))  # only the frames it conditions on
     start = time.perf_counter()
@@ -214,4 +248,6 @@ def video2world(
             progress=progress,
         )
     seconds = time.perf_counter() - start
-    _report("video2world", model, result, _write(result, out), seconds, as_json)
+    _report(
+        "video2world", model, result, _write(result, out, "video2world", prompt or None), seconds, as_json
+    )

@@ -63,7 +63,11 @@ def tiny_tokenizer(seed: int = 0, channels: int = 4) -> VideoTokenizer:
     return VideoTokenizer(cfg).eval()
 
 
-def tiny_pipeline(text_encoder: Any, seed: int = 0, **dit_overrides: Any) -> Any:
+def tiny_pipeline(
+    text_encoder: Any, seed: int = 0, guardrail: Any = "off", watermark: bool = False, **dit_overrides: Any
+) -> Any:
+    """Guardrails and watermark off unless asked for: most tests check the generator alone (the
+    guarded path has its own tests, and the CLI tests load the folder with everything on)."""
     from worldfm.world.diffusion.pipeline import PredictPipeline, SamplerConfig
 
     return PredictPipeline(
@@ -72,6 +76,8 @@ def tiny_pipeline(text_encoder: Any, seed: int = 0, **dit_overrides: Any) -> Any
         text_encoder,
         sampler=SamplerConfig(sampler="euler", steps=2, guidance=2.0),
         fps=8.0,
+        guardrail=guardrail,
+        watermark=watermark,
     )
 
 

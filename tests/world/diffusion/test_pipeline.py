@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 from predict_helpers import moving_square, save_tiny_pipeline, tiny_pipeline
 
-from worldfm.errors import ConfigError, WorldfmError
+from worldfm.errors import ConfigError, GuardrailBlocked, WorldfmError
+from worldfm.guardrails.decision import CheckResult, GuardDecision
 from worldfm.world.diffusion.pipeline import (
-    NoGuardrail,
     PredictPipeline,
     Text2WorldPipeline,
     Video2WorldPipeline,
@@ -36,7 +36,7 @@ def pipe(text_encoder) -> PredictPipeline:
 def test_text2world_shapes_and_determinism(pipe: PredictPipeline) -> None:
     out = pipe.generate(9, prompt="a ball rolls", samples=2, seed=3)
     assert out.videos.shape == (2, 9, 16, 16, 3) and out.videos.dtype == np.uint8
-    assert out.seeds == [3, 4] and out.windows == 1 and out.cond_frames == 0 and out.guardrail == "none"
+    assert out.seeds == [3, 4] and out.windows == 1 and out.cond_frames == 0 and out.guardrail == "off"
     again = pipe.generate(9, prompt="a ball rolls", samples=2, seed=3)
     assert np.array_equal(out.videos, again.videos)
     assert not np.array_equal(out.videos[0], out.videos[1])  # two different futures
@@ -112,7 +112,9 @@ def test_save_load_identical_outputs(tmp_path: Path, text_encoder) -> None:
         "model_index.json",
     }
     original = tiny_pipeline(text_encoder)
-    loaded = Video2WorldPipeline.from_pretrained(folder)
+    on = Video2WorldPipeline.from_pretrained(folder)
+    assert on.guardrail is not None and on.guardrail.name == "worldfm" and on.watermark  # on by default
+    loaded = Video2WorldPipeline.from_pretrained(folder, guardrail="off", watermark=False)
     assert (
         isinstance(loaded, Video2WorldPipeline) and loaded.sampler == original.sampler and loaded.fps == 8.0
     )
@@ -129,23 +131,61 @@ def test_guardrail_is_injected(text_encoder) -> None:
         def __init__(self) -> None:
             self.videos = 0
 
-        def check_prompt(self, prompt: str) -> str | None:
-            return "mentions fire" if "fire" in prompt else None
+        def check_prompt(self, prompt: str) -> GuardDecision:
+            fire = "fire" in prompt
+            return GuardDecision((CheckResult("words", True, fire, "mentions fire" if fire else None),))
 
-        def check_video(self, frames: np.ndarray) -> np.ndarray:
+        def check_video(self, frames: np.ndarray) -> tuple[np.ndarray, GuardDecision]:
             self.videos += 1
-            return np.zeros_like(frames)
+            return np.zeros_like(frames), GuardDecision((CheckResult("zero", True, False),))
 
     guard = Strict()
-    p = tiny_pipeline(text_encoder)
-    p.guardrail = guard
-    with pytest.raises(WorldfmError, match="prompt blocked by the strict-test guardrail: mentions fire"):
+    p = tiny_pipeline(text_encoder, guardrail=guard)
+    with pytest.raises(
+        GuardrailBlocked, match="prompt blocked by the strict-test guardrail: words: mentions fire"
+    ):
         p.generate(5, prompt="a fire")
     out = p.generate(5, prompt="a ball", samples=2)
     assert guard.videos == 2 and out.videos.max() == 0 and out.guardrail == "strict-test"
-    assert isinstance(tiny_pipeline(text_encoder).guardrail, NoGuardrail)
+    assert out.guardrails["enabled"] and out.guardrails["prompt"]["allowed"]
+    assert [v["checks"][0]["name"] for v in out.guardrails["videos"]] == ["zero", "zero"]
+    off = tiny_pipeline(text_encoder).generate(5, prompt="a fire")
+    assert off.guardrails == {"enabled": False, "name": "off", "prompt": None, "videos": []}
     with pytest.raises(ConfigError, match="Guardrail protocol"):
         PredictPipeline(*_parts(text_encoder), guardrail=object())  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="'default', 'off' or a Guardrail"):
+        PredictPipeline(*_parts(text_encoder), guardrail="none")
+
+
+def test_a_refused_video_blocks_the_output(text_encoder) -> None:
+    class RefuseVideos:
+        name = "refuse"
+
+        def check_prompt(self, prompt: str) -> GuardDecision:
+            return GuardDecision((CheckResult("ok", True, False),))
+
+        def check_video(self, frames: np.ndarray) -> tuple[np.ndarray, GuardDecision]:
+            return frames, GuardDecision((CheckResult.failed_to_run("ocr", "model file missing"),))
+
+    with pytest.raises(
+        GuardrailBlocked, match=r"generated video blocked .* could not run: model file missing"
+    ):
+        tiny_pipeline(text_encoder, guardrail=RefuseVideos()).generate(5, prompt="a ball")
+
+
+def test_watermark_carries_model_and_generation_id(text_encoder) -> None:
+    from worldfm.guardrails.watermark import detect_watermark, generation_payload
+
+    p = tiny_pipeline(text_encoder, watermark=True)
+    out = p.generate(17, size=(64, 64), samples=2, generation_id=41)
+    assert out.watermarks == [generation_payload("tiny-dit", i).hex() for i in (41, 42)]
+    for video, payload in zip(out.videos, out.watermarks, strict=True):
+        found = detect_watermark(video)
+        assert found.detected and found.payload == payload
+    plain = tiny_pipeline(text_encoder).generate(17, size=(64, 64), samples=1)
+    assert plain.watermarks == [None] and not detect_watermark(plain.videos[0]).detected
+    with pytest.raises(ConfigError, match="generation_id"):
+        p.generate(5, generation_id=2**32)
 
 
 @pytest.mark.parametrize(

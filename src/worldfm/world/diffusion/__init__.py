@@ -5,7 +5,7 @@
 - `Condition`, `conditioning_dropout`, `apply_frame_mask`: conditioning (conditioning.py).
 - schedules.py and samplers.py: flow interpolation, timestep sampling, Euler / Heun /
   DPM-Solver++(2M), classifier-free guidance, multiverse noise, `sample`.
-- `Text2WorldPipeline`, `Video2WorldPipeline`, `PredictPipeline`, `Guardrail`, `NoGuardrail`,
+- `Text2WorldPipeline`, `Video2WorldPipeline`, `PredictPipeline`, `Guardrail`, `resolve_guardrail`,
   `SamplerConfig`, `WorldOutput`: pipelines and their folder format (pipeline.py).
 
 Names are imported lazily, so configs and tier names resolve without importing torch.
@@ -21,7 +21,7 @@ _WHERE = {
     "DiT": "dit",
     "DiTConfig": "config",
     "Guardrail": "pipeline",
-    "NoGuardrail": "pipeline",
+    "resolve_guardrail": "pipeline",
     "PREDICT_TIERS": "registry",
     "PredictPipeline": "pipeline",
     "SamplerConfig": "pipeline",
@@ -40,7 +40,6 @@ __all__ = [
     "DiT",
     "DiTConfig",
     "Guardrail",
-    "NoGuardrail",
     "PredictPipeline",
     "SamplerConfig",
     "Text2WorldPipeline",
@@ -50,6 +49,7 @@ __all__ = [
     "conditioning_dropout",
     "get_dit_config",
     "predict_names",
+    "resolve_guardrail",
     "sample",
 ]
 
@@ -59,12 +59,12 @@ if TYPE_CHECKING:
     from worldfm.world.diffusion.dit import DiT
     from worldfm.world.diffusion.pipeline import (
         Guardrail,
-        NoGuardrail,
         PredictPipeline,
         SamplerConfig,
         Text2WorldPipeline,
         Video2WorldPipeline,
         WorldOutput,
+        resolve_guardrail,
     )
     from worldfm.world.diffusion.registry import PREDICT_TIERS, get_dit_config, predict_names
     from worldfm.world.diffusion.samplers import sample

@@ -25,9 +25,13 @@ Trailing rows of a last window that runs past `frames` (generated, then cut) are
 Multiverse: `samples=K` generates K futures of the same condition in one batch; sample i is seeded
 with `seed + i` and draws all its noise from its own generator, so it is reproducible alone.
 
-A guardrail object is injected into every pipeline (`Guardrail` protocol): it screens the prompt
-before anything runs and every output video before it is returned. `NoGuardrail`, the default
-here, is an honest pass-through placeholder until the guardrails issue lands and replaces it.
+Guardrails are injected and on by default (`guardrail="default"`: worldfm's `WorldfmGuardrail`, the
+prompt pre-guard before anything runs, and the video post-guard, faces blurred and content checks,
+on every output video before it is returned; a refusal raises `GuardrailBlocked`). Any object with
+the `Guardrail` protocol can replace it; `guardrail="off"` turns them off explicitly, and outputs
+record it (`WorldOutput.guardrails["enabled"]`), so the provenance manifest says so. Independently,
+every output video carries the invisible watermark (`watermark=True`): a 48-bit payload with the
+model's tag and a generation id (`generation_id + i` for sample i; random when not given).
 
 A pipeline folder (diffusers-style):
 
@@ -53,7 +57,7 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 import torch
 
-from worldfm.errors import ConfigError, WorldfmError
+from worldfm.errors import ConfigError, GuardrailBlocked, WorldfmError
 from worldfm.tokenizers.pretrained import atomic_file
 from worldfm.world.diffusion.conditioning import Condition, frame_mask_from_counts, latent_frames_for
 from worldfm.world.diffusion.pretrained import MODEL_INDEX, resolve_pipeline_path
@@ -70,33 +74,32 @@ class Guardrail(Protocol):
     """What a generation pipeline asks of a guardrail.
 
     name: how outputs record which guardrail ran.
-    check_prompt(prompt) -> None if the prompt may be used, else the reason it is blocked.
-    check_video(frames) -> frames (T, H, W, 3) uint8 to return (possibly altered, e.g. faces
-        blurred); raise `WorldfmError` to block the video.
+    check_prompt(prompt) -> GuardDecision: `.allowed` False refuses the request.
+    check_video(frames) -> (frames, GuardDecision): frames (T, H, W, 3) uint8 to return (possibly
+        altered, e.g. faces blurred); `.allowed` False refuses the video.
     """
 
     name: str
 
-    def check_prompt(self, prompt: str) -> str | None: ...
+    def check_prompt(self, prompt: str) -> Any: ...
 
-    def check_video(self, frames: np.ndarray) -> np.ndarray: ...
+    def check_video(self, frames: np.ndarray) -> tuple[np.ndarray, Any]: ...
 
 
-class NoGuardrail:
-    """Pass-through guardrail: blocks nothing and changes nothing.
+def resolve_guardrail(guardrail: Guardrail | str) -> Guardrail | None:
+    """ "default" -> worldfm's shared `WorldfmGuardrail` (models load on first use), "off" -> None,
+    a `Guardrail` object -> itself."""
+    if isinstance(guardrail, str):
+        if guardrail == "default":
+            from worldfm.guardrails.guard import default_guardrail
 
-    A placeholder, honestly named: worldfm has no guardrails yet. The guardrails issue replaces it
-    with the real pre-guard (prompt blocklist) and post-guard (face blur, content safety) as the
-    default of every pipeline; until then outputs record `guardrail: "none"`.
-    """
-
-    name = "none"
-
-    def check_prompt(self, prompt: str) -> str | None:
-        return None
-
-    def check_video(self, frames: np.ndarray) -> np.ndarray:
-        return frames
+            return default_guardrail()
+        if guardrail == "off":
+            return None
+        raise ConfigError(f"guardrail must be 'default', 'off' or a Guardrail object, got {guardrail!r}")
+    if not isinstance(guardrail, Guardrail):
+        raise ConfigError(f"guardrail must implement the Guardrail protocol, got {type(guardrail).__name__}")
+    return guardrail
 
 
 # ----- settings -----
@@ -134,7 +137,10 @@ class WorldOutput:
         the given conditioning frames, unchanged.
     seeds: the seed of each sample. fps: frame rate (the input's for Video2World, else the pipeline's).
     windows: generation windows used (more than 1 when rolling). seconds: wall time.
-    guardrail: the guardrail's name. settings: the sampler settings used.
+    guardrail: the guardrail's name ("off" when turned off). settings: the sampler settings used.
+    guardrails: {"enabled", "name", "prompt": decision dict or None, "videos": [decision dict, ...]}.
+    watermarks: the watermark payload (hex) of each video, None where watermarking is off.
+    model: the transformer's name (the model tag in the watermark payload).
     """
 
     videos: np.ndarray
@@ -145,6 +151,9 @@ class WorldOutput:
     seconds: float
     guardrail: str
     settings: dict[str, Any] = field(default_factory=dict)
+    guardrails: dict[str, Any] = field(default_factory=dict)
+    watermarks: list[str | None] = field(default_factory=list)
+    model: str = ""
 
 
 # ----- the pipeline -----
@@ -161,17 +170,15 @@ class PredictPipeline:
         sampler: SamplerConfig | None = None,
         fps: float = 10.0,
         roll_frames: int | None = None,
-        guardrail: Guardrail | None = None,
+        guardrail: Guardrail | str = "default",
+        watermark: bool = True,
     ) -> None:
         self.transformer = transformer.eval()
         self.tokenizer = tokenizer.eval()
         self.text_encoder = text_encoder
         self.sampler = sampler or SamplerConfig()
-        self.guardrail: Guardrail = guardrail if guardrail is not None else NoGuardrail()
-        if not isinstance(self.guardrail, Guardrail):
-            raise ConfigError(
-                f"guardrail must implement the Guardrail protocol, got {type(guardrail).__name__}"
-            )
+        self.guardrail: Guardrail | None = resolve_guardrail(guardrail)
+        self.watermark = bool(watermark)
         if not fps > 0:
             raise ConfigError(f"fps must be > 0, got {fps!r}")
         self.fps = float(fps)
@@ -300,10 +307,12 @@ class PredictPipeline:
         size: tuple[int, int] | None = None,
         fps: float | None = None,
         progress: Progress | None = None,
+        generation_id: int | None = None,
     ) -> WorldOutput:
         """Generate `samples` videos of `frames` frames; the first `cond_frames` come from `video`
         (uint8 `(T, H, W, 3)`, T >= cond_frames; 0 = Text2World). `size` (H, W) is the frame size for
-        Text2World (default: the model's resolution). See the module docstring for the rest."""
+        Text2World (default: the model's resolution). `generation_id` (0 <= id < 2**32; random when
+        None) goes into the watermark. See the module docstring for the rest."""
         start = time.perf_counter()
         dc = self.transformer.config
         tf, sf = dc.temporal_factor, dc.spatial_factor
@@ -353,12 +362,19 @@ class PredictPipeline:
                 f"(tokenizer factor {sf} x patch {dc.patch_size}); resize the video first"
             )
         act = self._check_actions(actions, frames)
-        if prompt is not None:
-            if not isinstance(prompt, str):
-                raise ConfigError(f"prompt must be a string, got {type(prompt).__name__}")
-            reason = self.guardrail.check_prompt(prompt)
-            if reason is not None:
-                raise WorldfmError(f"prompt blocked by the {self.guardrail.name} guardrail: {reason}")
+        if prompt is not None and not isinstance(prompt, str):
+            raise ConfigError(f"prompt must be a string, got {type(prompt).__name__}")
+        if generation_id is not None and (
+            isinstance(generation_id, bool)
+            or not isinstance(generation_id, (int, np.integer))
+            or not 0 <= generation_id < 2**32
+        ):
+            raise ConfigError(f"generation_id must be an integer in [0, 2**32), got {generation_id!r}")
+        prompt_decision = None
+        if prompt is not None and self.guardrail is not None:
+            prompt_decision = self.guardrail.check_prompt(prompt)
+            if not prompt_decision.allowed:
+                raise GuardrailBlocked("prompt", prompt_decision, self.guardrail.name)
 
         device = self.device
         text = mask = None
@@ -421,7 +437,10 @@ class PredictPipeline:
             new = min(frames, s + pix) - have
             out[:, have : have + new] = pixels[:, kc : kc + new]
             have += new
-        videos = np.stack([self.guardrail.check_video(v) for v in out])
+        videos, guard_record = self._post_guard(out, prompt_decision)
+        watermarks: list[str | None] = [None] * samples
+        if self.watermark:
+            videos, watermarks = self._watermark(videos, generation_id)
         return WorldOutput(
             videos=videos,
             seeds=seeds,
@@ -429,9 +448,47 @@ class PredictPipeline:
             cond_frames=cond_frames,
             windows=len(plan),
             seconds=time.perf_counter() - start,
-            guardrail=self.guardrail.name,
+            guardrail=self.guardrail.name if self.guardrail is not None else "off",
             settings=settings.to_dict(),
+            guardrails=guard_record,
+            watermarks=watermarks,
+            model=self.transformer.config.name,
         )
+
+    def _post_guard(self, videos: np.ndarray, prompt_decision: Any) -> tuple[np.ndarray, dict[str, Any]]:
+        """Run the video post-guard on each of `videos` (K, T, H, W, 3); raise if any is refused."""
+        if self.guardrail is None:
+            return videos, {"enabled": False, "name": "off", "prompt": None, "videos": []}
+        checked, decisions = [], []
+        for video in videos:
+            frames, decision = self.guardrail.check_video(video)
+            if not decision.allowed:
+                raise GuardrailBlocked("generated video", decision, self.guardrail.name)
+            checked.append(frames)
+            decisions.append(decision.to_dict())
+        record = {
+            "enabled": True,
+            "name": self.guardrail.name,
+            "prompt": prompt_decision.to_dict() if prompt_decision is not None else None,
+            "videos": decisions,
+        }
+        return np.stack(checked), record
+
+    def _watermark(
+        self, videos: np.ndarray, generation_id: int | None
+    ) -> tuple[np.ndarray, list[str | None]]:
+        """Embed the watermark in each video; sample i carries generation id `generation_id + i`."""
+        import secrets
+
+        from worldfm.guardrails.watermark import embed_watermark, generation_payload
+
+        base = secrets.randbits(32) if generation_id is None else int(generation_id)
+        marked, payloads = [], []
+        for i, video in enumerate(videos):
+            payload = generation_payload(self.transformer.config.name, (base + i) % 2**32)
+            marked.append(embed_watermark(video, payload))
+            payloads.append(payload.hex())
+        return np.stack(marked), payloads
 
     def _plan(self, frames: int, cond_frames: int) -> list[tuple[int, int]]:
         """Windows as (conditioning video frames, latent frames) until `frames` frames exist."""
@@ -480,10 +537,12 @@ class PredictPipeline:
     def from_pretrained(
         cls,
         name_or_path: str | os.PathLike[str],
-        guardrail: Guardrail | None = None,
+        guardrail: Guardrail | str = "default",
         device: str | torch.device = "cpu",
+        watermark: bool = True,
     ) -> PredictPipeline:
-        """Load a pipeline folder or a shipped tier (`predict-nano`); float32 weights on `device`."""
+        """Load a pipeline folder or a shipped tier (`predict-nano`); float32 weights on `device`.
+        `guardrail` and `watermark` as in the constructor (on by default)."""
         from worldfm.text.encoder import TextEncoder
         from worldfm.tokenizers import VideoTokenizer
         from worldfm.world.diffusion.dit import DiT
@@ -524,6 +583,7 @@ class PredictPipeline:
             fps=float(index.get("fps", 10.0)),
             roll_frames=index.get("roll_frames"),
             guardrail=guardrail,
+            watermark=watermark,
         )
         return pipe.to(device)
 
@@ -541,6 +601,7 @@ class Text2WorldPipeline(PredictPipeline):
         guidance: float | None = None,
         actions: Any = None,
         progress: Progress | None = None,
+        generation_id: int | None = None,
     ) -> WorldOutput:
         if not isinstance(prompt, str) or not prompt.strip():
             raise ConfigError("Text2World needs a non-empty prompt")
@@ -553,6 +614,7 @@ class Text2WorldPipeline(PredictPipeline):
             steps=steps,
             guidance=guidance,
             progress=progress,
+            generation_id=generation_id,
         )
 
 
@@ -572,6 +634,7 @@ class Video2WorldPipeline(PredictPipeline):
         guidance: float | None = None,
         fps: float | None = None,
         progress: Progress | None = None,
+        generation_id: int | None = None,
     ) -> WorldOutput:
         if cond_frames < 1:
             raise ConfigError(f"Video2World needs cond_frames >= 1, got {cond_frames}")
@@ -587,4 +650,5 @@ class Video2WorldPipeline(PredictPipeline):
             guidance=guidance,
             fps=fps,
             progress=progress,
+            generation_id=generation_id,
         )
