@@ -82,6 +82,23 @@ def predict(
          max_steps=max_steps, max_minutes=max_minutes, threads=threads)  # fmt: skip
 
 
+@app.command("guard-text")
+@handle_errors
+def guard_text(
+    config: Path = typer.Option(
+        ..., "--config", help="Recipe YAML, e.g. configs/guardrails/text-classifier.yaml."
+    ),
+    out: Path | None = typer.Option(
+        None, "--out", help="Run folder (export/ holds the classifier); default runs/<recipe name>."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print a JSON summary at the end."),
+) -> None:
+    """Train the text pre-guard's classifier over MiniLM embeddings and export it to OUT/export."""
+    from worldfm.train.recipes.guard_text import load_guard_text_recipe, run_guard_text_recipe
+
+    _run(load_guard_text_recipe, run_guard_text_recipe, config, out, True, None, as_json)
+
+
 def _run(
     load: Callable[[Path], Any],
     run: Callable[..., dict[str, Any]],

@@ -579,7 +579,8 @@ def _model_card(recipe: PredictRecipe, config: Any, result: TrainResult, record:
         f"{record['wall_seconds'] / 60:.1f} min, seed {recipe.train.seed}; weights are the EMA (decay {recipe.train.ema_decay}).\n"
         f"- Held-out flow loss (EMA): {val}.\n"
         f"- Default sampling: {recipe.export.sampler}, {recipe.export.steps} steps, guidance {recipe.export.guidance}.\n"
-        f"- Guardrails: none yet (`NoGuardrail` placeholder until the guardrails issue).\n\n"
+        f"- Guardrails: on by default in every pipeline (prompt pre-guard, face blur and content checks on "
+        f"outputs, fail closed); outputs carry the worldfm watermark and, as mp4, a signed C2PA manifest.\n\n"
         f"Recipe and full record: `{RECORD_FILE}`.\n"
     )
 
