@@ -10,6 +10,13 @@ os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 import pytest
 
 
+@pytest.fixture(scope="session", autouse=True)
+def c2pa_identity_in_tmp(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Signed outputs use a signing identity made for this test session, not the user's own."""
+    if "WORLDFM_C2PA_DIR" not in os.environ:
+        os.environ["WORLDFM_C2PA_DIR"] = str(tmp_path_factory.mktemp("c2pa-identity"))
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Skip `gpu` tests when CUDA is missing (they are deselected by default anyway)."""
     try:

@@ -69,7 +69,11 @@ def test_text2world(model_dir: Path, tmp_path: Path) -> None:
     assert res.exit_code == 0, res.output
     report = json.loads(res.stdout)
     assert report["outputs"] == [str(out)] and report["frames"] == 13 and report["windows"] == 2
-    assert report["guardrail"] == "none" and report["seconds"] > 0
+    assert report["guardrail"] == "worldfm" and report["guardrails_enabled"] and report["seconds"] > 0
+    assert report["signed"] == [True] and len(report["watermarks"][0]) == 12 and report["faces"] == [0]
+    from worldfm.guardrails.verify import verify_file
+
+    assert verify_file(out).verified  # manifest valid, watermark found, payloads agree
     info = probe_video(out)
     assert info.num_frames == 13 and (info.width, info.height) == (16, 16) and info.fps == 8.0
 

@@ -182,6 +182,12 @@ def test_watermark_carries_model_and_generation_id(text_encoder) -> None:
     for video, payload in zip(out.videos, out.watermarks, strict=True):
         found = detect_watermark(video)
         assert found.detected and found.payload == payload
+    multi = p.generate(17, size=(64, 64), samples=2, seed=5, prompt="a ball")
+    alone = p.generate(17, size=(64, 64), samples=1, seed=6, prompt="a ball")
+    assert multi.watermarks[1] == alone.watermarks[0] != multi.watermarks[0]  # ids hash the request
+    assert np.abs(multi.videos[1].astype(int) - alone.videos[0].astype(int)).max() <= 2  # batched float math
+    assert np.array_equal(p.generate(17, size=(64, 64), seed=6, prompt="a ball").videos, alone.videos)
+    assert p.generate(17, size=(64, 64), seed=6, prompt="a cube").watermarks != alone.watermarks
     plain = tiny_pipeline(text_encoder).generate(17, size=(64, 64), samples=1)
     assert plain.watermarks == [None] and not detect_watermark(plain.videos[0]).detected
     with pytest.raises(ConfigError, match="generation_id"):

@@ -31,7 +31,9 @@ on every output video before it is returned; a refusal raises `GuardrailBlocked`
 the `Guardrail` protocol can replace it; `guardrail="off"` turns them off explicitly, and outputs
 record it (`WorldOutput.guardrails["enabled"]`), so the provenance manifest says so. Independently,
 every output video carries the invisible watermark (`watermark=True`): a 48-bit payload with the
-model's tag and a generation id (`generation_id + i` for sample i; random when not given).
+model's tag and a generation id: `generation_id + i` for sample i when given, else a 32-bit hash of
+the request (model, frames, conditioning frames, prompt, actions, sampler settings) and the sample's
+seed, so a generation stays reproducible bit for bit and sample i equals the run with seed + i alone.
 
 A pipeline folder (diffusers-style):
 
@@ -100,6 +102,29 @@ def resolve_guardrail(guardrail: Guardrail | str) -> Guardrail | None:
     if not isinstance(guardrail, Guardrail):
         raise ConfigError(f"guardrail must implement the Guardrail protocol, got {type(guardrail).__name__}")
     return guardrail
+
+
+def request_ids(
+    seeds: list[int],
+    frames: int,
+    cond_video: np.ndarray | None,
+    prompt: str | None,
+    actions: torch.Tensor | None,
+    settings: Any,
+) -> list[int]:
+    """32-bit generation ids, one per seed, hashed from everything that determines the output."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    digest.update(json.dumps([frames, prompt, settings.to_dict()], sort_keys=True).encode())
+    for part in (cond_video, None if actions is None else actions.numpy()):
+        digest.update(b"|" if part is None else np.ascontiguousarray(part).tobytes())
+    ids = []
+    for s in seeds:
+        d = digest.copy()
+        d.update(int(s).to_bytes(8, "little", signed=True))
+        ids.append(int.from_bytes(d.digest()[:4], "little"))
+    return ids
 
 
 # ----- settings -----
@@ -440,7 +465,14 @@ class PredictPipeline:
         videos, guard_record = self._post_guard(out, prompt_decision)
         watermarks: list[str | None] = [None] * samples
         if self.watermark:
-            videos, watermarks = self._watermark(videos, generation_id)
+            ids = (
+                [(generation_id + i) % 2**32 for i in range(samples)]
+                if generation_id is not None
+                else request_ids(
+                    seeds, frames, video[:cond_frames] if cond_frames else None, prompt, act, settings
+                )
+            )
+            videos, watermarks = self._watermark(videos, ids)
         return WorldOutput(
             videos=videos,
             seeds=seeds,
@@ -474,18 +506,13 @@ class PredictPipeline:
         }
         return np.stack(checked), record
 
-    def _watermark(
-        self, videos: np.ndarray, generation_id: int | None
-    ) -> tuple[np.ndarray, list[str | None]]:
-        """Embed the watermark in each video; sample i carries generation id `generation_id + i`."""
-        import secrets
-
+    def _watermark(self, videos: np.ndarray, ids: list[int]) -> tuple[np.ndarray, list[str | None]]:
+        """Embed the watermark in each video; video i carries generation id `ids[i]`."""
         from worldfm.guardrails.watermark import embed_watermark, generation_payload
 
-        base = secrets.randbits(32) if generation_id is None else int(generation_id)
         marked, payloads = [], []
-        for i, video in enumerate(videos):
-            payload = generation_payload(self.transformer.config.name, (base + i) % 2**32)
+        for video, gen_id in zip(videos, ids, strict=True):
+            payload = generation_payload(self.transformer.config.name, gen_id)
             marked.append(embed_watermark(video, payload))
             payloads.append(payload.hex())
         return np.stack(marked), payloads
