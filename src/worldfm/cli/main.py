@@ -47,7 +47,7 @@ def demo(
 
 def _register() -> None:
     # Command groups register themselves here; each module defines `app` (a typer.Typer) or `register(app)`.
-    from worldfm.cli import data, doctor, guard, predict, sim, tokenize, train, video, watermark
+    from worldfm.cli import curate, data, doctor, guard, predict, sim, tokenize, train, video, watermark
 
     doctor.register(app)
     app.add_typer(sim.app, name="sim", help="Simulate physics episodes and write datasets.")
@@ -58,6 +58,7 @@ def _register() -> None:
     app.add_typer(
         predict.app, name="predict", help="Generate the future as video with the diffusion world model."
     )
+    app.add_typer(curate.app, name="curate", help="Curate raw videos into training shards (local or Ray).")
     app.add_typer(guard.app, name="guard", help="Guardrails: prompt pre-guard, video post-guard, verify.")
     app.add_typer(watermark.app, name="watermark", help="Embed and detect the invisible video watermark.")
 

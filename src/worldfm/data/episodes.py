@@ -57,7 +57,8 @@ class EpisodeDataset:
     - `ds.shard_paths`: the tar shards, for any WebDataset reader.
 
     It is also an episode source for `ClipDataset` (`records`, `read_clip`), and holds only plain
-    values, so it pickles into DataLoader workers.
+    values, so it pickles into DataLoader workers. A video-only episode (no depth or segmentation,
+    e.g. from `worldfm curate`) is read through `read_clip` and `metadata`; `ds[i]` refuses it.
     """
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
@@ -99,13 +100,17 @@ class EpisodeDataset:
             )
             for i in range(table.num_rows)
         ]
+        # Video-only episodes (see worldfm.data.format) have null depth/seg offsets.
+        self._video_only = [off is None for off, _ in self._members["depth.npz"]]
         self._check_shards()
 
     def _check_shards(self) -> None:
         """Every shard must exist and be long enough to hold the members the index places in it."""
         needed: dict[str, int] = {}
         for i, shard in enumerate(self._shards):
-            end = max(off + size for off, size in (self._members[ext][i] for ext in MEMBERS))
+            end = max(
+                off + size for off, size in (self._members[ext][i] for ext in MEMBERS) if off is not None
+            )
             needed[shard] = max(needed.get(shard, 0), end)
         for shard, end in needed.items():
             path = self.path / shard
@@ -131,8 +136,13 @@ class EpisodeDataset:
     def __getitem__(self, index: int) -> Episode:
         """Episode `index`: frames within H.264 tolerance, depth within float16, the rest exact."""
         i = self._position(index)
-        meta = self.metadata(i)
         label = self._label(i)
+        if self._video_only[i]:
+            raise DatasetError(
+                f"{label}: a video-only episode (no depth or segmentation) is not a full Episode; "
+                "read its frames with read_clip (or ClipDataset) and its metadata with metadata()"
+            )
+        meta = self.metadata(i)
         frames = decode_frames(self.read_member(i, "mp4"), meta.get("num_frames"), label)
         depth = decode_array(self.read_member(i, "depth.npz"), "depth", label)
         seg = decode_array(self.read_member(i, "seg.npz"), "segmentation", label)
@@ -181,6 +191,8 @@ class EpisodeDataset:
         offset, size = self._members[ext][i]
         path = self.path / self._shards[i]
         name = f"{self._keys[i]}.{ext}"
+        if offset is None or size is None:
+            raise DatasetError(f"{self._label(i)}: has no {ext!r} member (a video-only episode)")
         try:
             with open(path, "rb") as fh:
                 fh.seek(offset - TAR_BLOCK)
@@ -215,7 +227,8 @@ class EpisodeDataset:
 
     @property
     def has_depth(self) -> bool:
-        return True
+        """Whether every episode has depth (False when any is video-only)."""
+        return not any(self._video_only)
 
     def records(self) -> list[EpisodeRecord]:
         return list(self._records)

@@ -16,6 +16,12 @@ Each episode is one WebDataset sample: tar members `<key>.<ext>` next to each ot
                integer type that holds them (read back as int32);
 - `json`:      `Episode.metadata()` (states, actions, caption, camera, instances, ...) plus `key`.
 
+A video-only sample (real footage from `worldfm curate`: no depth or segmentation exists) has just
+`mp4` and `json`; its index row has null `depth_*` and `seg_*` columns. Such an episode is read as
+frames (`EpisodeDataset.read_clip`, `ClipDataset`) and metadata, not as a full `Episode`. Shards may
+sit in sub-folders (`resolution_256/aspect_1_1/frames_0_63/part-000000.tar`): `index.parquet`
+names each episode's shard by its path relative to the dataset folder.
+
 Keys contain no `.` or `/` (WebDataset splits a member name at the first dot), so any WebDataset
 reader groups the members correctly: `webdataset.WebDataset(shard_paths)` yields samples that
 `sample_to_episode` turns back into episodes.
@@ -42,6 +48,7 @@ SHARD_PATTERN = "shard-{:06d}.tar"
 VIDEO_CRF = 14
 VIDEO_PIX_FMT = "yuv444p"
 MEMBERS = ("mp4", "depth.npz", "seg.npz", "json")  # the extensions of one episode's tar members
+OPTIONAL_MEMBERS = ("depth.npz", "seg.npz")  # left out together by video-only samples
 TAR_BLOCK = 512  # tar block size: a USTAR header is one block; member data is padded to whole blocks
 _KEY_RE = re.compile(r"^[A-Za-z0-9_\-]+$")
 

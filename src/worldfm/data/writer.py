@@ -11,6 +11,7 @@ import contextlib
 import datetime as _dt
 import json
 import os
+import re
 import secrets
 import shutil
 from pathlib import Path
@@ -22,6 +23,7 @@ from worldfm.data.format import (
     INDEX_FILE,
     INFO_FILE,
     MEMBERS,
+    OPTIONAL_MEMBERS,
     SHARD_PATTERN,
     STORAGE,
     TAR_BLOCK,
@@ -32,6 +34,9 @@ from worldfm.data.format import (
 )
 from worldfm.errors import ConfigError, DatasetError
 from worldfm.sim.episode import Episode
+
+_BUCKET_RE = re.compile(r"^[A-Za-z0-9_\-]+(/[A-Za-z0-9_\-]+)*$")
+BUCKET_SHARD_PATTERN = "{bucket}/part-{n:06d}.tar"
 
 
 def _partial_path(out: Path) -> Path:
@@ -74,7 +79,12 @@ class DatasetWriter:
     `Episode` (encoded here; key `<scenario>-<n:06d>` unless given). Keys must be unique. A new shard
     starts every `episodes_per_shard` episodes. An existing `out` is refused unless `overwrite`, and
     even then only a worldfm dataset or an empty folder is replaced. A leftover `<out>.partial` from
-    an interrupted run is deleted on start. `created_by` is recorded in `dataset.json`.
+    an interrupted run is deleted on start. `created_by` is recorded in `dataset.json`, and so is
+    `storage` (how members are encoded; default `worldfm.data.format.STORAGE`).
+
+    `write(..., bucket="resolution_256/aspect_1_1/frames_0_63")` puts the episode in a shard of
+    that bucket (`<bucket>/part-NNNNNN.tar`); a new shard starts whenever the bucket changes, so a
+    shard never mixes buckets. Without buckets shards are `shard-NNNNNN.tar` as before.
     """
 
     def __init__(
@@ -83,6 +93,7 @@ class DatasetWriter:
         episodes_per_shard: int = 64,
         overwrite: bool = False,
         created_by: str | None = None,
+        storage: dict[str, str] | None = None,
     ) -> None:
         from worldfm import __version__
 
@@ -96,6 +107,7 @@ class DatasetWriter:
         self.episodes_per_shard = episodes_per_shard
         self.overwrite = overwrite
         self.created_by = created_by or f"worldfm {__version__}"
+        self.storage = dict(storage) if storage is not None else dict(STORAGE)
         _check_replaceable(self.out, overwrite)  # fail before any (expensive) episode is made
         self.partial = _partial_path(self.out)
         if self.partial.exists():
@@ -108,14 +120,21 @@ class DatasetWriter:
         self._keys: set[str] = set()
         self._tar: Any = None  # webdataset.TarWriter of the open shard
         self._file: Any = None
+        self._bucket: str | None = None  # bucket of the open shard
+        self._in_shard = 0  # episodes in the open shard
+        self._parts: dict[str | None, int] = {}  # shards started per bucket (None: no bucket)
         self._closed = False
 
     # -- writing ----------------------------------------------------------------------------------
     def __len__(self) -> int:
         return len(self._rows)
 
-    def write(self, item: dict[str, Any] | Episode, key: str | None = None) -> str:
-        """Append one episode (a sample dict or an `Episode`) and return its key."""
+    def write(self, item: dict[str, Any] | Episode, key: str | None = None, bucket: str | None = None) -> str:
+        """Append one episode (a sample dict or an `Episode`) and return its key.
+
+        A sample has all of `MEMBERS`, or only `mp4` and `json` (video-only: no depth or
+        segmentation). `bucket`: `/`-separated names of letters, digits, `_`, `-` (see the class).
+        """
         if self._closed:
             raise DatasetError(f"{self.out}: writer is closed")
         if isinstance(item, Episode):
@@ -127,11 +146,16 @@ class DatasetWriter:
         else:
             raise ConfigError(f"expected a sample dict or an Episode, got {type(item).__name__}")
         sample_key = check_key(sample.get("__key__", ""))
+        if bucket is not None and (not isinstance(bucket, str) or not _BUCKET_RE.match(bucket)):
+            raise ConfigError(
+                f"bucket must be '/'-separated names of letters, digits, '_' or '-', got {bucket!r}"
+            )
         missing = [m for m in MEMBERS if m not in sample]
         extra = sorted(k for k in sample if k != "__key__" and k not in MEMBERS)
-        if missing or extra:
+        if (missing and missing != list(OPTIONAL_MEMBERS)) or extra:
             raise DatasetError(
-                f"sample {sample_key!r}: expected members {list(MEMBERS)}, missing {missing}, unexpected {extra}"
+                f"sample {sample_key!r}: expected members {list(MEMBERS)} (or only mp4 and json), "
+                f"missing {missing}, unexpected {extra}"
             )
         if sample_key in self._keys:
             raise DatasetError(f"sample key {sample_key!r} was already written; keys must be unique")
@@ -142,25 +166,31 @@ class DatasetWriter:
                 f"sample {sample_key!r}: metadata lacks {lacking} (not from episode_to_sample?)"
             )
         try:
-            if len(self._rows) % self.episodes_per_shard == 0:
-                self._next_shard()
+            if self._tar is None or self._in_shard >= self.episodes_per_shard or bucket != self._bucket:
+                self._next_shard(bucket)
             members = self._append(sample)
         except OSError as exc:  # disk full, permissions, ...: a message, not a traceback, in the CLI
             self.abort()  # the shard may end mid-member: nothing more can be appended safely
             raise DatasetError(f"{self.partial}: cannot write shard ({exc.strerror or exc})") from exc
         self._keys.add(sample_key)
+        self._in_shard += 1
         self._rows.append(self._row(sample_key, meta, members))
         return sample_key
 
-    def _next_shard(self) -> None:
+    def _next_shard(self, bucket: str | None = None) -> None:
         import webdataset as wds
 
         self._close_shard()
-        name = SHARD_PATTERN.format(len(self._rows) // self.episodes_per_shard)
+        n = self._parts.get(bucket, 0)
+        self._parts[bucket] = n + 1
+        name = SHARD_PATTERN.format(n) if bucket is None else BUCKET_SHARD_PATTERN.format(bucket=bucket, n=n)
+        (self.partial / name).parent.mkdir(parents=True, exist_ok=True)
         self._file = open(self.partial / name, "wb")  # noqa: SIM115 - closed in _close_shard
         # Fixed mtime and owner: the same episodes give byte-identical shards.
         self._tar = wds.TarWriter(self._file, encoder=False, mtime=0, user="worldfm", group="worldfm")
         self._shard = name
+        self._bucket = bucket
+        self._in_shard = 0
 
     def _append(self, sample: dict[str, Any]) -> dict[str, tuple[int, int]]:
         """Write the sample's members; return ext -> (data offset, size) in the shard, for random access."""
@@ -192,8 +222,9 @@ class DatasetWriter:
             "action_names": list(meta.get("action_names") or []),
             "num_instances": len(meta.get("instances") or []),
             "bytes": sum(size for _, size in members.values()),
-            **{f"{member_column(ext)}_offset": members[ext][0] for ext in MEMBERS},
-            **{f"{member_column(ext)}_size": members[ext][1] for ext in MEMBERS},
+            # A member a video-only sample lacks has null offset and size.
+            **{f"{member_column(ext)}_offset": members.get(ext, (None, None))[0] for ext in MEMBERS},
+            **{f"{member_column(ext)}_size": members.get(ext, (None, None))[1] for ext in MEMBERS},
         }
 
     def _close_shard(self) -> None:
@@ -259,7 +290,7 @@ class DatasetWriter:
             "num_shards": len({r["shard"] for r in self._rows}),
             "episodes_per_shard": self.episodes_per_shard,
             "scenarios": dict(sorted(scenarios.items())),
-            "storage": STORAGE,
+            "storage": self.storage,
             "created_by": self.created_by,
             "created_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         }
@@ -310,7 +341,8 @@ def index_schema() -> Any:
     """The pyarrow schema of `index.parquet`: one row per episode, in episode order.
 
     `<member>_offset` / `<member>_size` give where the member's data lies in its shard (bytes),
-    for members `mp4`, `depth`, `seg` and `json`; `bytes` is their total.
+    for members `mp4`, `depth`, `seg` and `json` (null for `depth` and `seg` of a video-only
+    episode); `bytes` is their total.
     """
     import pyarrow as pa
 
