@@ -4,6 +4,7 @@ one worker, which keeps debugging and small runs simple)."""
 from __future__ import annotations
 
 import multiprocessing as mp
+import os
 from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from typing import Any
@@ -17,12 +18,10 @@ _WORKER: VideoWorker | None = None
 
 def _init(entries: list[dict[str, Any]], fingerprint: str, threads: int) -> None:
     global _WORKER
-    try:
-        import torch
-
-        torch.set_num_threads(threads)  # one process per core: no oversubscription
-    except ImportError:
-        pass
+    # One process per core: no oversubscription. Through the environment, so that a worker whose
+    # stages never use torch does not pay for importing it (seconds per worker).
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ[var] = str(threads)
     _WORKER = VideoWorker(entries, fingerprint)
 
 

@@ -73,12 +73,8 @@ class RayExecutor:
 
 class _RayWorker:
     def __init__(self, entries: list[dict[str, Any]], fingerprint: str) -> None:
-        try:
-            import torch
-
-            torch.set_num_threads(1)
-        except ImportError:
-            pass
+        for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+            os.environ[var] = "1"  # before any stage imports torch (importing it just for this costs seconds)
         from worldfm.curate.worker import VideoWorker
 
         self.worker = VideoWorker(entries, fingerprint)
