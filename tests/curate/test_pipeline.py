@@ -3,7 +3,7 @@ copy, a simulator episode, a corrupt file) curated with configs/curate/fast.yaml
 
 The dataset opens with worldfm's loader, the corrupt file is quarantined with its reason, the copy
 is dropped by dedup; an interrupted or partly deleted run, resumed, gives byte-identical shards and
-the same index, reusing finished videos; the process pool and Ray (slow tests) give the same
+the same index, reusing finished videos; the process pool and a local Ray instance give the same
 output as the in-process run."""
 
 from __future__ import annotations
@@ -153,7 +153,8 @@ def test_resume_after_kill(corpus: Path, reference: tuple[Path, dict[str, Any]],
     assert dataset_state(out) == dataset_state(reference[0])
 
 
-@pytest.mark.slow  # worker start-up: about 20 s (process pool) and 30 s (Ray) on 2 busy cores
+# Worker start-up costs about 20 s (process pool) and 30 s (Ray) on 2 busy cores; kept in the default
+# suite because executor equality is what makes a laptop run and a cluster run interchangeable.
 @pytest.mark.parametrize("executor", ["local", "ray"])
 def test_executors_match_in_process(
     executor: str, corpus: Path, reference: tuple[Path, dict[str, Any]], tmp_path: Path
