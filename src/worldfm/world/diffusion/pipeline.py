@@ -30,7 +30,8 @@ prompt pre-guard before anything runs, and the video post-guard, faces blurred a
 on every output video before it is returned; a refusal raises `GuardrailBlocked`). Any object with
 the `Guardrail` protocol can replace it; `guardrail="off"` turns them off explicitly, and outputs
 record it (`WorldOutput.guardrails["enabled"]`), so the provenance manifest says so. Independently,
-every output video carries the invisible watermark (`watermark=True`): a 48-bit payload with the
+the generated frames of every output carry the invisible watermark (`watermark=True`; the given
+conditioning frames stay as they were given, unless the post-guard hid a face in them): a 48-bit payload with the
 model's tag and a generation id: `generation_id + i` for sample i when given, else a 32-bit hash of
 the request (model, frames, conditioning frames, prompt, actions, sampler settings) and the sample's
 seed, so a generation stays reproducible bit for bit and sample i equals the run with seed + i alone.
@@ -64,6 +65,7 @@ from worldfm.tokenizers.pretrained import atomic_file
 from worldfm.world.diffusion.conditioning import Condition, frame_mask_from_counts, latent_frames_for
 from worldfm.world.diffusion.pretrained import MODEL_INDEX, resolve_pipeline_path
 from worldfm.world.diffusion.samplers import SAMPLERS, multiverse_noise, network_calls, sample, sample_seeds
+from worldfm.world.outputs import post_guard, watermark_videos
 
 FORMAT_VERSION = 1
 PIPELINE_CLASSES = ("PredictPipeline", "Text2WorldPipeline", "Video2WorldPipeline")
@@ -472,7 +474,7 @@ class PredictPipeline:
                     seeds, frames, video[:cond_frames] if cond_frames else None, prompt, act, settings
                 )
             )
-            videos, watermarks = self._watermark(videos, ids)
+            videos, watermarks = self._watermark(videos, ids, cond_frames)
         return WorldOutput(
             videos=videos,
             seeds=seeds,
@@ -489,33 +491,14 @@ class PredictPipeline:
 
     def _post_guard(self, videos: np.ndarray, prompt_decision: Any) -> tuple[np.ndarray, dict[str, Any]]:
         """Run the video post-guard on each of `videos` (K, T, H, W, 3); raise if any is refused."""
-        if self.guardrail is None:
-            return videos, {"enabled": False, "name": "off", "prompt": None, "videos": []}
-        checked, decisions = [], []
-        for video in videos:
-            frames, decision = self.guardrail.check_video(video)
-            if not decision.allowed:
-                raise GuardrailBlocked("generated video", decision, self.guardrail.name)
-            checked.append(frames)
-            decisions.append(decision.to_dict())
-        record = {
-            "enabled": True,
-            "name": self.guardrail.name,
-            "prompt": prompt_decision.to_dict() if prompt_decision is not None else None,
-            "videos": decisions,
-        }
-        return np.stack(checked), record
+        return post_guard(self.guardrail, videos, prompt_decision)
 
-    def _watermark(self, videos: np.ndarray, ids: list[int]) -> tuple[np.ndarray, list[str | None]]:
-        """Embed the watermark in each video; video i carries generation id `ids[i]`."""
-        from worldfm.guardrails.watermark import embed_watermark, generation_payload
-
-        marked, payloads = [], []
-        for video, gen_id in zip(videos, ids, strict=True):
-            payload = generation_payload(self.transformer.config.name, gen_id)
-            marked.append(embed_watermark(video, payload))
-            payloads.append(payload.hex())
-        return np.stack(marked), payloads
+    def _watermark(
+        self, videos: np.ndarray, ids: list[int], cond_frames: int = 0
+    ) -> tuple[np.ndarray, list[str | None]]:
+        """Embed the watermark in the generated frames of each video (the given conditioning frames
+        stay as they were given); video i carries generation id `ids[i]`."""
+        return watermark_videos(videos, ids, self.transformer.config.name, start=cond_frames)
 
     def _plan(self, frames: int, cond_frames: int) -> list[tuple[int, int]]:
         """Windows as (conditioning video frames, latent frames) until `frames` frames exist."""
