@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from worldfm.demo import predict_episodes
+from worldfm.guardrails.verify import verify_file
 from worldfm.sim.registry import generate_episode
 from worldfm.video.io import probe_video, read_video
 
@@ -26,10 +27,12 @@ def test_predict_episodes_writes_videos_and_the_side_by_side(tmp_path: Path) -> 
     episodes.append(generate_episode("robot", seed=0, num_frames=17, size=32))
     logs: list[str] = []
     summary = predict_episodes(episodes, tmp_path, model=str(model), cond_frames=5, log=logs.append)
-    assert Path(summary["image"]).is_file() and len(logs) == 3
+    assert Path(summary["image"]).is_file() and len(logs) == 4
     for episode, row in zip(episodes, summary["episodes"], strict=True):
         assert row["actions"] is (episode.actions is not None)
-        video = read_video(row["video"])
-        assert probe_video(row["video"]).num_frames == 17 and video.shape[1:3] == (32, 64)
+        report = verify_file(row["video"])  # 32 px is too small for the watermark to be found again
+        assert report.manifest["valid"] and report.manifest["soft_binding_payload"] == row["watermark"]
+        video = read_video(row["comparison"])
+        assert probe_video(row["comparison"]).num_frames == 17 and video.shape[1:3] == (32, 64)
         # the left half is the ground truth; the first 5 predicted frames are the given ones
         assert abs(video[:5, :, 32:].astype(int) - episode.frames[:5].astype(int)).mean() < 6  # H.264 at 32 px

@@ -73,11 +73,14 @@ def predict_episodes(
     log: Callable[[str], None] = print,
 ) -> dict[str, Any]:
     """Video2World on each episode: condition on its first `cond_frames` frames, caption and actions,
-    predict to the episode's length. Writes `out/prediction_<scenario>.mp4` (ground truth |
-    prediction) and `out/prediction.png` (per episode: condition, ground truth, prediction rows).
+    predict to the episode's length, guardrails on. Writes `out/prediction_<scenario>.mp4` (the
+    generated video as worldfm hands it out: watermarked, with a signed C2PA manifest),
+    `out/comparison_<scenario>.mp4` (ground truth | prediction) and `out/prediction.png` (per
+    episode: condition, ground truth and prediction rows).
 
-    Returns the model, per-episode PSNR of the predicted frames and timings, and the paths.
+    Returns the model, per-episode PSNR of the predicted frames, timings and the paths.
     """
+    from worldfm.guardrails.release import generation_info, write_generated_video
     from worldfm.video.io import write_video
     from worldfm.video.metrics import psnr
     from worldfm.video.visualize import contact_sheet, save_image
@@ -98,7 +101,10 @@ def predict_episodes(
         predicted = result.videos[0]
         truth = episode.frames
         video_path = out / f"prediction_{episode.scenario}.mp4"
-        write_video(video_path, np.concatenate([truth, predicted], axis=2), fps=episode.fps)
+        info = generation_info(result, 0, "video2world", episode.caption)
+        write_generated_video(video_path, predicted, result.fps, info)
+        comparison = out / f"comparison_{episode.scenario}.mp4"
+        write_video(comparison, np.concatenate([truth, predicted], axis=2), fps=episode.fps)
         score = float(psnr(truth[cond_frames:], predicted[cond_frames:]).per_video)
         results.append(
             {
@@ -106,7 +112,9 @@ def predict_episodes(
                 "psnr_future": score,
                 "seconds": result.seconds,
                 "actions": actions is not None,
+                "watermark": result.watermarks[0],
                 "video": str(video_path),
+                "comparison": str(comparison),
             }
         )
         rows += [truth[:cond_frames], truth[cond_frames:], predicted[cond_frames:]]
@@ -117,10 +125,12 @@ def predict_episodes(
         ]
         log(
             f"world model {model}: {episode.scenario} {len(truth) - cond_frames} frames predicted in "
-            f"{result.seconds:.1f} s, PSNR {score:.1f} dB (ground truth | prediction): {video_path}"
+            f"{result.seconds:.1f} s (guardrails included), PSNR {score:.1f} dB: {video_path} "
+            f"(ground truth | prediction: {comparison})"
         )
     sheet = save_image(out / "prediction.png", contact_sheet(rows, columns=8, labels=labels))
     log(f"condition / ground truth / prediction: {sheet}")
+    log(f"check a generated file's watermark and signed manifest: worldfm guard verify {results[0]['video']}")
     return {"model": model, "episodes": results, "image": str(sheet)}
 
 
