@@ -51,11 +51,21 @@ def _check_out(out: Path) -> None:
 
 
 def _load(model: str, guardrails: bool) -> Any:
+    """The pipeline for `model`: the autoregressive one for an AR tier (ar-nano) or a folder whose
+    model_index.json names an AR pipeline class, else the diffusion one."""
+    from worldfm.world.autoregressive.registry import is_ar_model, resolve_ar_pipeline_path
+
+    guardrail = "default" if guardrails else "off"
+    if is_ar_model(model):
+        from worldfm.world.autoregressive.pipeline import ARPipeline
+
+        resolve_ar_pipeline_path(model)  # fail fast on unshipped models, before reading any input
+        return ARPipeline.from_pretrained(model, guardrail=guardrail)
     from worldfm.world.diffusion.pipeline import PredictPipeline
     from worldfm.world.diffusion.pretrained import resolve_pipeline_path
 
     resolve_pipeline_path(model)  # fail fast on unknown or unshipped models, before reading any input
-    return PredictPipeline.from_pretrained(model, guardrail="default" if guardrails else "off")
+    return PredictPipeline.from_pretrained(model, guardrail=guardrail)
 
 
 def _read_actions(path: Path) -> Any:

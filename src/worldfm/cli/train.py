@@ -82,6 +82,36 @@ def predict(
          max_steps=max_steps, max_minutes=max_minutes, threads=threads)  # fmt: skip
 
 
+@app.command()
+@handle_errors
+def ar(
+    config: Path = typer.Option(..., "--config", help="Recipe YAML, e.g. configs/ar/ar-nano.yaml."),
+    out: Path | None = typer.Option(
+        None,
+        "--out",
+        help="Run folder (checkpoints, token cache, log.jsonl, export/); default runs/<recipe name>.",
+    ),
+    resume: bool = typer.Option(
+        True, "--resume/--no-resume", help="Continue from the run folder's latest checkpoint if there is one."
+    ),
+    max_steps: int | None = typer.Option(None, "--max-steps", min=1, help="Override train.max_steps."),
+    max_minutes: float | None = typer.Option(
+        None,
+        "--max-minutes",
+        min=0.01,
+        help="Override train.max_minutes: stop cleanly, checkpoint and export.",
+    ),
+    device: str | None = typer.Option(None, "--device", help="cpu or cuda (default: cuda when available)."),
+    threads: int | None = typer.Option(None, "--threads", min=1, help="Override train.threads."),
+    as_json: bool = typer.Option(False, "--json", help="Print a JSON summary at the end."),
+) -> None:
+    """Train the autoregressive world model from a recipe and export the pipeline to OUT/export (also under torchrun)."""
+    from worldfm.train.recipes.ar import load_ar_recipe, run_ar_recipe
+
+    _run(load_ar_recipe, run_ar_recipe, config, out, resume, device, as_json,
+         max_steps=max_steps, max_minutes=max_minutes, threads=threads)  # fmt: skip
+
+
 @app.command("guard-text")
 @handle_errors
 def guard_text(

@@ -1,0 +1,96 @@
+"""Tiny autoregressive world-model parts for tests: an ARTransformer of a few thousand parameters,
+a tiny random DV tokenizer (FSQ levels 4, 3, 3: 36 codes), and a pipeline built from them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from worldfm.tokenizers import TokenizerConfig, VideoTokenizer
+from worldfm.world.autoregressive.config import ARConfig
+from worldfm.world.autoregressive.transformer import ARTransformer
+
+LEVELS = (4, 3, 3)
+TINY_AR = dict(
+    fsq_levels=LEVELS,
+    temporal_factor=4,
+    spatial_factor=8,
+    width=24,
+    depth=2,
+    heads=2,
+    action_dim=3,
+    sample_frames=3,
+    sample_size=2,
+)
+
+
+def tiny_ar_config(**overrides: Any) -> ARConfig:
+    return ARConfig(**{**TINY_AR, "name": "tiny-ar", **overrides})
+
+
+def randomize(net: torch.nn.Module, seed: int = 0, scale: float = 0.3) -> torch.nn.Module:
+    """Give every parameter (zero-initialised ones included) random values, so outputs are non-trivial."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in net.parameters():
+            p.copy_(torch.randn(p.shape, generator=g) * scale)
+    return net
+
+
+def tiny_ar(seed: int = 0, **overrides: Any) -> ARTransformer:
+    torch.manual_seed(seed)
+    return randomize(ARTransformer(tiny_ar_config(**overrides)), seed).eval()
+
+
+def tiny_dv_config() -> TokenizerConfig:
+    return TokenizerConfig(
+        kind="discrete",
+        latent_channels=None,
+        fsq_levels=LEVELS,
+        widths=(8, 16),
+        depth=1,
+        patch_spatial=4,
+        patch_temporal=4,
+        name="tiny-dv",
+    )
+
+
+def tiny_dv_tokenizer(seed: int = 0) -> VideoTokenizer:
+    torch.manual_seed(seed)
+    return VideoTokenizer(tiny_dv_config()).eval()
+
+
+def save_tiny_dv_tokenizer(folder: Path, seed: int = 0) -> Path:
+    return tiny_dv_tokenizer(seed).save_pretrained(folder, dtype="float32")
+
+
+def tiny_ar_pipeline(
+    text_encoder: Any, seed: int = 0, guardrail: Any = "off", watermark: bool = False, **overrides: Any
+) -> Any:
+    """Guardrails and watermark off unless asked for (the CLI tests load folders with everything on)."""
+    from worldfm.world.autoregressive.pipeline import ARPipeline
+    from worldfm.world.autoregressive.sampling import ARSamplingConfig
+
+    return ARPipeline(
+        tiny_ar(seed, **overrides),
+        tiny_dv_tokenizer(seed),
+        text_encoder,
+        sampling=ARSamplingConfig(temperature=1.0, top_k=0, top_p=1.0, guidance=2.0),
+        fps=8.0,
+        guardrail=guardrail,
+        watermark=watermark,
+    )
+
+
+def moving_square(frames: int, size: int = 16, seed: int = 0) -> np.ndarray:
+    """(frames, size, size, 3) uint8: a coloured square sliding right over a grey background."""
+    rng = np.random.default_rng(seed)
+    colour = rng.integers(60, 255, 3)
+    video = np.full((frames, size, size, 3), 90, np.uint8)
+    for i in range(frames):
+        x = (i * 2) % (size - 4)
+        video[i, 4:10, x : x + 4] = colour
+    return video
