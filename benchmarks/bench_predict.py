@@ -1,4 +1,5 @@
-"""Diffusion world model (Predict) against copy-last-frame and optical-flow baselines: physical alignment and speed.
+"""World models (diffusion Predict and autoregressive) against copy-last-frame and optical-flow baselines:
+physical alignment and speed.
 
 The physical-alignment test of the Cosmos paper on held-out simulator episodes: condition on the first
 1 frame and on the first 9 frames of a clip, predict the next `HORIZON` (16) frames, compare them with
@@ -11,10 +12,11 @@ the prediction covers frames k .. k + 15 (horizon h = 1..16 is frame k - 1 + h).
 
 Rows, for each scenario and each k (1, 9):
 
-- each `--models` world model (a tier name or a pipeline folder; one that cannot be loaded is listed
-  as skipped with the reason, and the baselines still run), called as `worldfm predict video2world`
-  calls it: `generate(k + 16, video=first k frames, cond_frames=k)` with the pipeline's sampler
-  settings (or `--steps`/`--guidance`), no prompt (`--prompt caption` passes the episode's caption,
+- each `--models` world model (a tier name or a pipeline folder, diffusion or autoregressive: an `ar-*`
+  tier or a folder whose model_index.json names an AR pipeline class runs the AR model; one that
+  cannot be loaded is listed as skipped with the reason, and the baselines still run), called as
+  `worldfm predict video2world` calls it: `generate(k + 16, video=first k frames, cond_frames=k)` with the pipeline's sampler
+  settings (or `--steps`/`--guidance`; `--steps` is for diffusion models only), no prompt (`--prompt caption` passes the episode's caption,
   which describes the whole episode, future included), seed `--seed` + episode index. A 17-frame
   model window covers k = 1 in one window; k = 9 rolls a second window. Variants:
   `<model>`: frames only; in robot and driving also `<model> +actions`: the episode's true actions
@@ -52,21 +54,27 @@ a held-out caption; generated frames/s; sampler, steps and network calls; FLOPs 
 `torch.utils.flop_counter` (matmuls, convolutions, and CPU attention added by `sdpa_flop_count`),
 achieved FLOP/s and its share of the measured fp32 matmul peak (1024x1024 `torch.mm`, fastest of 10).
 
+Speed of an autoregressive model (same clips and repeats): Video2World k = 1 with the KV cache and
+without it (every token recomputes the whole sequence: the cache's speed-up), with actions, and
+Text2World; per row seconds per 16-frame clip, generated frames/s, sampled tokens and tokens/s, the
+sampling settings, FLOPs as above. Its target (issue #7): at least real time, 8 generated frames/s at
+64 px, with the KV cache.
+
 Targets (issue #4), checked and printed at the end: at horizon 16 in every scenario and for each k,
 the model (its `+actions` variant where the scenario has actions) beats copy-last and flow (where it
 exists) on PSNR and IoU; `+actions` beats `+shuffled` on PSNR over the 16 predicted frames (the JSON
 also gives the difference at horizon 16 and on how many clips the true actions win); at most 2 s per
 16-frame 64 px clip. The JSON (`benchmarks/results/predict.json`) holds every row with its figures per
 horizon and a few per clip, the speed rows, the episodes' seeds, skipped models with reasons and the
-targets.
+targets. `--out PATH` writes the JSON elsewhere (e.g. for trial runs).
 
 Cost: about 21 model windows per episode index (objects 1 + 2, robot and driving 3 variants x (1 + 2));
 a nano-sized DiT (10.9M parameters, DPM-Solver++(2M) 16 steps) took 0.7 to 1.5 s per window on one
 thread of a busy 2-core machine, so the default 16 episodes per scenario take about 7 minutes there.
 
-    python benchmarks/bench_predict.py [--models predict-nano runs/predict-nano/export] [--episodes 16]
+    python benchmarks/bench_predict.py [--models predict-nano ar-nano runs/ar-nano/export] [--episodes 16]
         [--size 64] [--steps N] [--guidance G] [--prompt none|caption] [--threads 2] [--repeats 3]
-        [--seed 0] [--quick]
+        [--seed 0] [--quick] [--out PATH]
 """
 
 from __future__ import annotations
@@ -86,7 +94,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from common import print_table, write_result
+from common import machine, print_table, write_result
 from predict_baselines import (
     ColourSegmenter,
     copy_last,
@@ -102,7 +110,7 @@ from worldfm.video.metrics import mask_iou, psnr, ssim
 from worldfm.video.transforms import frames_to_tensor, tensor_to_frames
 from worldfm.world.diffusion.samplers import network_calls
 
-DEFAULT_MODELS = ("predict-nano",)
+DEFAULT_MODELS = ("predict-nano", "ar-nano")
 HELD_OUT_SEED = 9999  # training datasets use base seeds 1, 2, 3
 EPISODE_FRAMES = 33  # as the training episodes (configs/predict/predict-nano.yaml)
 COND_FRAMES = (1, 9)
@@ -110,6 +118,7 @@ HORIZON = 16
 REPORT_AT = (8, 16)
 CLIP_FRAMES = max(COND_FRAMES) + HORIZON  # frames 0..24 of each episode
 TARGET_SECONDS_PER_CLIP = 2.0
+TARGET_AR_FRAMES_PER_S = 8.0  # issue #7: real time at 64 px with the KV cache
 PEAK = 255.0**2
 
 
@@ -257,6 +266,8 @@ def summarize(
 
 def load_models(specs: list[str]) -> tuple[list[tuple[str, str, Any]], list[dict[str, str]]]:
     """([(label, spec, pipeline)], [{"model", "reason"}] for those that could not be loaded)."""
+    from worldfm.world.autoregressive.pipeline import ARVideo2WorldPipeline
+    from worldfm.world.autoregressive.registry import is_ar_model
     from worldfm.world.diffusion.pipeline import Video2WorldPipeline
 
     loaded: list[tuple[str, str, Any]] = []
@@ -265,7 +276,8 @@ def load_models(specs: list[str]) -> tuple[list[tuple[str, str, Any]], list[dict
         try:
             # The model alone: the guardrails (face blur, OCR) and the watermark would alter the
             # frames being scored and add their own cost; bench_guardrails measures those.
-            pipe = Video2WorldPipeline.from_pretrained(spec, guardrail="off", watermark=False)
+            cls = ARVideo2WorldPipeline if is_ar_model(spec) else Video2WorldPipeline
+            pipe = cls.from_pretrained(spec, guardrail="off", watermark=False)
         except (WorldfmError, OSError, RuntimeError) as exc:
             skipped.append({"model": spec, "reason": str(exc)})
             print(f"skipping {spec}: {exc}", flush=True)
@@ -281,7 +293,33 @@ def load_models(specs: list[str]) -> tuple[list[tuple[str, str, Any]], list[dict
     return loaded, skipped
 
 
+def is_ar(pipe: Any) -> bool:
+    """Whether `pipe` is an autoregressive pipeline (token sampling, no diffusion sampler)."""
+    from worldfm.world.autoregressive.pipeline import ARPipeline
+
+    return isinstance(pipe, ARPipeline)
+
+
+def generate_kwargs(pipe: Any, args: argparse.Namespace) -> dict[str, Any]:
+    """Sampler overrides for `pipe.generate`: `--steps` belongs to the diffusion sampler only."""
+    if is_ar(pipe):
+        return {"guidance": args.guidance}
+    return {"steps": args.steps, "guidance": args.guidance}
+
+
 def model_record(label: str, spec: str, pipe: Any) -> dict[str, Any]:
+    if is_ar(pipe):
+        return {
+            "label": label,
+            "spec": spec,
+            "family": "autoregressive",
+            "parameters": pipe.transformer.num_parameters(),
+            "config": pipe.transformer.config.to_dict(),
+            "tokenizer": pipe.tokenizer.config.name,
+            "sampling": pipe.sampling.to_dict(),
+            "window_frames": pipe.window_frames,
+            "roll_frames": pipe.roll_frames,
+        }
     return {
         "label": label,
         "spec": spec,
@@ -339,9 +377,8 @@ def run_model(
                 prompt=prompt,
                 actions=actions,
                 seed=args.seed + clip.index,
-                steps=args.steps,
-                guidance=args.guidance,
                 fps=clip.fps,
+                **generate_kwargs(pipe, args),
             )
             t = timing[variant]
             t[0], t[1], t[2] = t[0] + out.seconds, t[1] + out.windows, t[2] + HORIZON
@@ -425,6 +462,8 @@ def speed_rows(
     label: str, pipe: Any, clips: dict[str, list[Clip]], args: argparse.Namespace, peak: float
 ) -> list[dict[str, Any]]:
     """Seconds per 16-frame clip for Video2World (k = 1, with and without actions) and Text2World."""
+    if is_ar(pipe):
+        return ar_speed_rows(label, pipe, clips, args, peak)
     still = clips["objects"][0]
     acting = next((c[0] for c in clips.values() if c[0].actions is not None), None)
     modes: list[tuple[str, dict[str, Any]]] = [
@@ -487,6 +526,84 @@ def speed_rows(
     return rows
 
 
+def ar_speed_rows(
+    label: str, pipe: Any, clips: dict[str, list[Clip]], args: argparse.Namespace, peak: float
+) -> list[dict[str, Any]]:
+    """An autoregressive model's speed: Video2World k = 1 with and without the KV cache, with actions,
+    and Text2World; seconds per 16-frame clip, frames/s and sampled tokens/s."""
+    still = clips["objects"][0]
+    acting = next((c[0] for c in clips.values() if c[0].actions is not None), None)
+    v2w = dict(frames=1 + HORIZON, video=still.frames[:1], cond_frames=1)
+    modes: list[tuple[str, dict[str, Any]]] = [
+        ("video2world", {**v2w, "use_cache": True}),
+        ("video2world no-cache", {**v2w, "use_cache": False}),
+    ]
+    if acting is not None and pipe.transformer.config.action_dim:
+        modes.append(
+            (
+                "video2world+actions",
+                dict(
+                    frames=1 + HORIZON,
+                    video=acting.frames[:1],
+                    cond_frames=1,
+                    actions=acting.actions[:HORIZON],  # type: ignore[index]
+                    use_cache=True,
+                ),
+            )
+        )
+    if pipe.text_encoder is not None:
+        caption = (acting or still).caption
+        modes.append(("text2world", dict(frames=pipe.window_frames, prompt=caption, use_cache=True)))
+    rows = []
+    for mode, kwargs in modes:
+        sampled = [0]  # tokens per sample, from the progress callback's total
+
+        def count(done: int, total: int, box: list[int] = sampled) -> None:
+            box[0] = total
+
+        def call(kw: dict[str, Any] = kwargs, progress: Any = count) -> Any:
+            return pipe.generate(seed=args.seed, progress=progress, **generate_kwargs(pipe, args), **kw)
+
+        out = call()  # warm-up
+        best = math.inf
+        for _ in range(args.repeats):
+            t0 = time.perf_counter()
+            out = call()
+            best = min(best, time.perf_counter() - t0)
+        flops = count_flops(call)
+        new = kwargs["frames"] - kwargs.get("cond_frames", 0)
+        settings = out.settings
+        guided = settings["guidance"] != 1 and ("actions" in kwargs or "prompt" in kwargs)
+        tokens = sampled[0] * out.videos.shape[0]
+        rows.append(
+            {
+                "model": label,
+                "family": "autoregressive",
+                "mode": mode,
+                "kv_cache": kwargs["use_cache"],
+                "frames": kwargs["frames"],
+                "generated_frames": new,
+                "size": int(out.videos.shape[2]),
+                "windows": out.windows,
+                "seconds": best,
+                "generated_frames_per_s": new / best,
+                "tokens": tokens,
+                "tokens_per_s": tokens / best,
+                "sampler": settings,
+                "cfg_batch": 2 if guided else 1,  # guidance runs the network on 2 rows per sample
+                "gflop": flops / 1e9,
+                "achieved_gflops": flops / best / 1e9,
+                "matmul_peak_share": flops / best / peak,
+            }
+        )
+        print(f"  speed {label} {mode}: {best:.2f} s", flush=True)
+    cached = {r["mode"]: r for r in rows}
+    if "video2world" in cached and "video2world no-cache" in cached:
+        speedup = cached["video2world no-cache"]["seconds"] / cached["video2world"]["seconds"]
+        cached["video2world"]["kv_cache_speedup"] = speedup
+    return rows
+
+
 # ----- tables and targets -----
 
 
@@ -513,6 +630,20 @@ def table_rows(rows: list[dict[str, Any]]) -> list[dict[str, str]]:
 
 
 def speed_table(rows: list[dict[str, Any]]) -> list[dict[str, str]]:
+    if rows and rows[0].get("family") == "autoregressive":
+        return [
+            {
+                "mode": r["mode"],
+                "s/clip": _fmt(r["seconds"], ".2f"),
+                "fr/s": _fmt(r["generated_frames_per_s"], ".1f"),
+                "tok/s": _fmt(r["tokens_per_s"], ".0f"),
+                "batch": str(r["cfg_batch"]),
+                "GFLOP": _fmt(r["gflop"], ".1f"),
+                "GF/s": _fmt(r["achieved_gflops"], ".1f"),
+                "%peak": _fmt(100 * r["matmul_peak_share"], ".1f"),
+            }
+            for r in rows
+        ]
     return [
         {
             "mode": r["mode"],
@@ -578,7 +709,12 @@ def check_targets(
                     entry.update(actions_against_shuffled(acted, shuffled))
                 out[f"{label}/{scenario}/k={k}"] = entry
         for r in speed:
-            if r["model"] == label:
+            if r["model"] == label and r.get("family") == "autoregressive":
+                entry = {"seconds_per_clip": r["seconds"], "frames_per_s": r["generated_frames_per_s"]}
+                if r["kv_cache"]:  # the target is with the cache; the no-cache row is the comparison
+                    entry["meets_frames_per_s"] = r["generated_frames_per_s"] >= TARGET_AR_FRAMES_PER_S
+                out[f"{label}/speed/{r['mode']}"] = entry
+            elif r["model"] == label:
                 out[f"{label}/speed/{r['mode']}"] = {
                     "seconds_per_clip": r["seconds"],
                     "meets_seconds_per_clip": r["seconds"] <= TARGET_SECONDS_PER_CLIP,
@@ -609,6 +745,9 @@ def main() -> None:
     parser.add_argument(
         "--quick", action="store_true", help="one episode per scenario, 4 sampler steps, 1 repeat"
     )
+    parser.add_argument(
+        "--out", type=Path, default=None, help="result JSON (default benchmarks/results/predict.json)"
+    )
     args = parser.parse_args()
     args.episodes = args.episodes or (1 if args.quick else 16)
     if args.quick:
@@ -634,7 +773,8 @@ def main() -> None:
     models, skipped = load_models(args.models)
     for label, spec, pipe in models:
         where = "shipped weights" if label == spec else spec
-        print(f"{label}: {where}, {pipe.transformer.num_parameters():,} parameters, sampler {pipe.sampler}")
+        sampler = f"sampling {pipe.sampling}" if is_ar(pipe) else f"sampler {pipe.sampler}"
+        print(f"{label}: {where}, {pipe.transformer.num_parameters():,} parameters, {sampler}")
     no_cv = have_opencv()
     if no_cv is None:
         import cv2
@@ -670,9 +810,17 @@ def main() -> None:
         mine = speed_rows(label, pipe, clips, args, peak)
         speed += mine
         r0 = mine[0]
+        if is_ar(pipe):
+            s0 = r0["sampler"]
+            how = (
+                f"temperature {s0['temperature']:g}, top-k {s0['top_k']}, top-p {s0['top_p']:g}, "
+                f"guidance {s0['guidance']:g}"
+            )
+        else:
+            how = f"{r0['sampler']} {r0['steps']} steps, guidance {r0['guidance']:g}"
         print_table(
             f"speed of {label}: 16 new frames at {args.size} px (video2world: k = 1), {args.threads} threads, "
-            f"fastest of {args.repeats}; {r0['sampler']} {r0['steps']} steps, guidance {r0['guidance']:g}",
+            f"fastest of {args.repeats}; {how}",
             speed_table(mine),
         )
     if peak is not None:
@@ -680,6 +828,11 @@ def main() -> None:
             f"calls: network calls x batch (classifier-free guidance doubles it); GF/s: achieved GFLOP/s; %peak: "
             f"of the measured fp32 matmul peak, {peak / 1e9:.1f} GFLOP/s"
         )
+        if any(is_ar(pipe) for _, _, pipe in models):
+            print(
+                "autoregressive: tok/s: sampled tokens per second; batch: network rows per sample "
+                "(guidance doubles it); no-cache: every token recomputes the whole sequence"
+            )
     print(
         "psnr: dB of the MSE pooled over clips; ssim, iou: means over clips; @h: the frame h after the last "
         "conditioning frame (the JSON has every h and the means over 1-16). iou: object masks found by colour "
@@ -701,38 +854,48 @@ def main() -> None:
             print(f"targets {key}: {verdicts}")
     seconds = time.perf_counter() - start
     print(f"total {seconds:.0f} s")
-    path = write_result(
-        "predict",
-        {
-            "quick": args.quick,
-            "episodes_per_scenario": args.episodes,
-            "held_out_seed": HELD_OUT_SEED,
-            "episode_frames": EPISODE_FRAMES,
-            "clip_frames": CLIP_FRAMES,
-            "size": args.size,
-            "cond_frames": list(COND_FRAMES),
-            "horizon": HORIZON,
-            "prompt": args.prompt,
-            "steps": args.steps,
-            "guidance": args.guidance,
-            "seed": args.seed,
-            "threads": args.threads,
-            "models": [model_record(label, spec, pipe) for label, spec, pipe in models],
-            "skipped": skipped,
-            "episodes": {
-                s: [{"index": c.index, "seed": c.seed, "objects": c.groups} for c in cs]
-                for s, cs in clips.items()
-            },
-            "rows": rows,
-            "speed": speed,
-            "matmul_peak_gflops": None if peak is None else peak / 1e9,
-            "targets": targets,
-            "target_values": {"seconds_per_16_frame_clip": TARGET_SECONDS_PER_CLIP},
-            "seconds": seconds,
-            "load_average_at_end": os.getloadavg(),
+    payload = {
+        "quick": args.quick,
+        "episodes_per_scenario": args.episodes,
+        "held_out_seed": HELD_OUT_SEED,
+        "episode_frames": EPISODE_FRAMES,
+        "clip_frames": CLIP_FRAMES,
+        "size": args.size,
+        "cond_frames": list(COND_FRAMES),
+        "horizon": HORIZON,
+        "prompt": args.prompt,
+        "steps": args.steps,
+        "guidance": args.guidance,
+        "seed": args.seed,
+        "threads": args.threads,
+        "models": [model_record(label, spec, pipe) for label, spec, pipe in models],
+        "skipped": skipped,
+        "episodes": {
+            s: [{"index": c.index, "seed": c.seed, "objects": c.groups} for c in cs]
+            for s, cs in clips.items()
         },
-    )
+        "rows": rows,
+        "speed": speed,
+        "matmul_peak_gflops": None if peak is None else peak / 1e9,
+        "targets": targets,
+        "target_values": {"seconds_per_16_frame_clip": TARGET_SECONDS_PER_CLIP},
+        "seconds": seconds,
+        "load_average_at_end": os.getloadavg(),
+    }
+    path = write_result("predict", payload) if args.out is None else write_json(args.out, "predict", payload)
     print(f"wrote {path}")
+
+
+def write_json(path: Path, name: str, payload: dict[str, Any]) -> Path:
+    """Write the result as `write_result` does, to `path` instead (atomic: temp file + rename)."""
+    import json
+    import tempfile
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False, suffix=".tmp") as tmp:
+        json.dump({"benchmark": name, "machine": machine(), **payload}, tmp, indent=2)
+    os.replace(tmp.name, path)
+    return path
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-"""`worldfm predict ...`: generate the future of a scene as video with the diffusion world model.
+"""`worldfm predict ...`: generate the future of a scene as video with a world model: the diffusion
+one (predict-* tiers) or the autoregressive one (ar-* tiers), chosen by `--model`.
 
     worldfm predict text2world --prompt "A red ball rolls across the table." --out ball.mp4
     worldfm predict video2world --input clip.mp4 --cond-frames 9 --frames 33 --out future.mp4 \\
@@ -31,15 +32,25 @@ from worldfm.cli.common import console, err_console, handle_errors, print_json
 
 app = typer.Typer(no_args_is_help=True)
 
-MODEL_HELP = "World model: a tier (predict-nano) or a pipeline folder (e.g. runs/predict-nano/export)."
+MODEL_HELP = (
+    "World model: a tier (predict-nano, diffusion; ar-nano, autoregressive) or a pipeline folder "
+    "(e.g. runs/predict-nano/export)."
+)
 SUFFIXES = (".mp4", ".webm", ".mkv")
 
 
+def progress_label(pipe: Any) -> str:
+    """What the progress bar counts: sampler steps of the diffusion model, tokens of the AR model."""
+    from worldfm.world.autoregressive.pipeline import ARPipeline
+
+    return "sampling tokens" if isinstance(pipe, ARPipeline) else "denoising"
+
+
 @contextmanager
-def _progress(quiet: bool) -> Iterator[Any]:
-    columns = (TextColumn("[bold]denoising"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+def _progress(quiet: bool, label: str = "denoising") -> Iterator[Any]:
+    columns = (TextColumn(f"[bold]{label}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=err_console, transient=True, disable=quiet) as bar:
-        task = bar.add_task("denoising", total=None)
+        task = bar.add_task(label, total=None)
         yield lambda done, total: bar.update(task, completed=done, total=total)
 
 
@@ -53,9 +64,18 @@ def _check_out(out: Path) -> None:
 def _load(model: str, guardrails: bool) -> Any:
     """The pipeline for `model`: the autoregressive one for an AR tier (ar-nano) or a folder whose
     model_index.json names an AR pipeline class, else the diffusion one."""
-    from worldfm.world.autoregressive.registry import is_ar_model, resolve_ar_pipeline_path
+    import os
+
+    from worldfm.errors import UnknownNameError
+    from worldfm.world.autoregressive.registry import AR_TIERS, is_ar_model, resolve_ar_pipeline_path
+    from worldfm.world.diffusion.registry import PREDICT_TIERS
 
     guardrail = "default" if guardrails else "off"
+    path = Path(model)
+    is_path_like = os.sep in model or model.startswith(".") or bool(os.altsep and os.altsep in model)
+    if not path.exists() and not is_path_like and model not in PREDICT_TIERS and model not in AR_TIERS:
+        # A bare name that is no tier: list every tier of both model families.
+        raise UnknownNameError("world model", model, [*PREDICT_TIERS, *AR_TIERS])
     if is_ar_model(model):
         from worldfm.world.autoregressive.pipeline import ARPipeline
 
@@ -188,7 +208,7 @@ def text2world(
     _check_out(out)
     pipe = _load(model, guardrails=not no_guardrails)
     start = time.perf_counter()
-    with _progress(as_json) as progress:
+    with _progress(as_json, progress_label(pipe)) as progress:
         result = pipe.generate(
             frames if frames is not None else pipe.window_frames,
             prompt=prompt,
@@ -243,7 +263,7 @@ def video2world(
     info = probe_video(input)
     video = read_video(input, 0, min(info.num_frames, cond_frames))  # only the frames it conditions on
     start = time.perf_counter()
-    with _progress(as_json) as progress:
+    with _progress(as_json, progress_label(pipe)) as progress:
         result = pipe.generate(
             frames,
             video=video,
