@@ -35,4 +35,6 @@ def test_predict_episodes_writes_videos_and_the_side_by_side(tmp_path: Path) -> 
         video = read_video(row["comparison"])
         assert probe_video(row["comparison"]).num_frames == 17 and video.shape[1:3] == (32, 64)
         # the left half is the ground truth; the first 5 predicted frames are the given ones
-        assert abs(video[:5, :, 32:].astype(int) - episode.frames[:5].astype(int)).mean() < 6  # H.264 at 32 px
+        assert (
+            abs(video[:5, :, 32:].astype(int) - episode.frames[:5].astype(int)).mean() < 6
+        )  # H.264 at 32 px

@@ -164,7 +164,7 @@ def test_multiverse_writes_one_file_per_seed(model_dir: Path, clip: Path, tmp_pa
         (["--frames", "9", "--actions", "ACTIONS_SHORT"], "8 rows for 9 frames, got 3"),
         (["--frames", "9", "--actions", "ACTIONS_BAD"], "not a readable JSON file"),
         (["--frames", "9", "--model", "predict-mega"], "unknown world model 'predict-mega'"),
-        (["--frames", "9", "--model", "predict-nano"], "not shipped yet"),
+        (["--frames", "9", "--model", "predict-super"], "not shipped yet"),
     ],
 )
 def test_video2world_errors(
@@ -217,10 +217,22 @@ def test_text2world_errors(model_dir: Path, tmp_path: Path) -> None:
         ],
     )
     assert res.exit_code == 1 and "expected a video file ending in .mp4" in res.output
-    res = runner.invoke(app, ["predict", "text2world", "--prompt", "x", "--out", str(tmp_path / "o.mp4")])
+    res = runner.invoke(
+        app,
+        [
+            "predict",
+            "text2world",
+            "--prompt",
+            "x",
+            "--out",
+            str(tmp_path / "o.mp4"),
+            "--model",
+            "predict-super",
+        ],
+    )
     assert (
         res.exit_code == 1
-        and "weights for world model 'predict-nano' are not shipped yet" in res.output.replace("\n", " ")
+        and "weights for world model 'predict-super' are not shipped yet" in res.output.replace("\n", " ")
     )
     res = runner.invoke(
         app,

@@ -219,12 +219,20 @@ def test_bad_input(pipe: PredictPipeline, kwargs: dict, message: str) -> None:
         pipe.generate(**kwargs)
 
 
+def test_shipped_predict_nano_loads_and_generates() -> None:
+    pipe = Video2WorldPipeline.from_pretrained("predict-nano", guardrail="off", watermark=False)
+    assert pipe.transformer.config.name == "predict-nano" and pipe.tokenizer.config.name == "cv4x8x8-nano"
+    video = np.full((5, 64, 64, 3), 120, np.uint8)
+    out = pipe(video, frames=9, cond_frames=1, prompt="a red ball rolls", steps=2)
+    assert out.videos.shape == (1, 9, 64, 64, 3) and np.array_equal(out.videos[0, 0], video[0])
+
+
 def test_unknown_and_unshipped_models(tmp_path: Path) -> None:
     with pytest.raises(
         WorldfmError,
-        match=r"weights for world model 'predict-nano' are not shipped yet .*worldfm train predict --config configs/predict/predict-nano.yaml",
+        match=r"weights for world model 'predict-super' are not shipped yet .*worldfm train predict --config configs/predict/predict-super.yaml",
     ):
-        PredictPipeline.from_pretrained("predict-nano")
+        PredictPipeline.from_pretrained("predict-super")
     with pytest.raises(
         WorldfmError, match=r"unknown world model 'predict-mega'.*predict-nano, predict-super"
     ):
