@@ -155,3 +155,14 @@ def test_split_config_errors() -> None:
     with pytest.raises(ConfigError, match="run the 'probe' stage first"):
         Split().process(VideoTask(video_id="v", source="x.mp4"))
     assert set(DETECTORS) == {"transnetv2", "adaptive", "content", "stride"}
+
+
+def test_transnet_fade_through_black_is_one_boundary() -> None:
+    from worldfm.curate.stages.shot_detectors import shots_from_predictions
+
+    p = np.zeros(60, np.float32)
+    p[20:24] = 0.9  # fade out
+    p[27:31] = 0.9  # fade in, after 3 black frames
+    p[45] = 0.95  # a hard cut
+    assert shots_from_predictions(p, 0.4) == [(0, 20), (31, 45), (46, 60)]
+    assert shots_from_predictions(p, 0.4, min_shot_frames=1) == [(0, 20), (24, 27), (31, 45), (46, 60)]

@@ -180,16 +180,26 @@ def transnet_predictions(frames: Iterable[np.ndarray]) -> np.ndarray:
     return np.concatenate(outputs)[:count].astype(np.float32)
 
 
-def shots_from_predictions(predictions: np.ndarray, threshold: float) -> list[Shot]:
+MIN_SHOT_FRAMES = 6  # interior runs shorter than this are the held frames of one transition
+
+
+def shots_from_predictions(
+    predictions: np.ndarray, threshold: float, min_shot_frames: int = MIN_SHOT_FRAMES
+) -> list[Shot]:
     """Runs of frames with prediction <= threshold, as half-open ranges; the whole range when every
-    frame is above it (as the reference does)."""
+    frame is above it (as the reference does). An interior run shorter than `min_shot_frames` is
+    not a shot but the still middle of one gradual transition (the black frames of a fade out and
+    back in), so it joins the transition instead of splitting it into two boundaries."""
     n = len(predictions)
     if n == 0:
         return []
     inside = np.concatenate([[False], predictions <= threshold, [False]])
     edges = np.flatnonzero(np.diff(inside.astype(np.int8)))
     shots = [(int(a), int(b)) for a, b in zip(edges[::2], edges[1::2], strict=True)]
-    return shots or [(0, n)]
+    kept = [
+        (a, b) for i, (a, b) in enumerate(shots) if b - a >= min_shot_frames or i == 0 or i == len(shots) - 1
+    ]
+    return kept or [(0, n)]
 
 
 # --------------------------------------------------------------------------------------------------
