@@ -150,11 +150,15 @@ def resolve_model_path(name_or_path: str | os.PathLike[str]) -> Path:
     )
 
 
-def read_config(folder: Path) -> tuple[TokenizerConfig, dict[str, Any]]:
-    """Parse `config.json` of a model folder into (config, metadata with the `_` keys)."""
+def read_model_config(
+    folder: Path, class_name: str, format_version: int, kind: str
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Read `config.json` of a model folder written by `save_model_folder`: checks `_class_name` and
+    `_format_version` (1..format_version); returns (the config fields, the `_` metadata keys).
+    `kind` names the folder in the error for a folder without config.json ("a tokenizer", "a DiT", ...)."""
     file = folder / CONFIG_FILE
     if not file.is_file():
-        raise WorldfmError(f"{folder}: not a tokenizer folder (no {CONFIG_FILE})")
+        raise WorldfmError(f"{folder}: not {kind} folder (no {CONFIG_FILE})")
     try:
         data = json.loads(file.read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -162,31 +166,22 @@ def read_config(folder: Path) -> tuple[TokenizerConfig, dict[str, Any]]:
     if not isinstance(data, dict):
         raise WorldfmError(f"{file}: expected a JSON object, got {type(data).__name__}")
     meta = {k: data.pop(k) for k in list(data) if k.startswith("_")}
-    if meta.get("_class_name") != CLASS_NAME:
-        raise WorldfmError(f"{file}: _class_name is {meta.get('_class_name')!r}, expected {CLASS_NAME!r}")
+    if meta.get("_class_name") != class_name:
+        raise WorldfmError(f"{file}: _class_name is {meta.get('_class_name')!r}, expected {class_name!r}")
     version = meta.get("_format_version")
-    if not isinstance(version, int) or version > FORMAT_VERSION or version < 1:
+    if not isinstance(version, int) or version > format_version or version < 1:
         raise WorldfmError(
-            f"{file}: format version {version!r} is not supported (this worldfm reads 1..{FORMAT_VERSION})"
+            f"{file}: format version {version!r} is not supported (this worldfm reads 1..{format_version})"
         )
-    try:
-        return TokenizerConfig.from_dict(data), meta
-    except ConfigError as exc:
-        raise ConfigError(f"{file}: {exc}") from exc
+    return data, meta
 
 
-def load_tokenizer(
-    name_or_path: str | os.PathLike[str], device: str | torch.device = "cpu"
-) -> VideoTokenizer:
-    """Load a tokenizer folder or shipped tier into a float32 `VideoTokenizer` in eval mode."""
+def load_model_weights(model: torch.nn.Module, folder: Path) -> torch.nn.Module:
+    """Load `folder/model.safetensors` into `model` as float32, checking that every key and shape
+    matches its config; clear errors for a missing, corrupt or mismatched file. Returns `model`."""
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
-    from worldfm.tokenizers.model import VideoTokenizer
-
-    folder = resolve_model_path(name_or_path)
-    config, _ = read_config(folder)
-    model = VideoTokenizer(config)
     file = folder / WEIGHTS_FILE
     if not file.is_file():
         raise WorldfmError(f"{folder}: no {WEIGHTS_FILE}")
@@ -207,4 +202,24 @@ def load_tokenizer(
                 f"{file}: {key} has shape {tuple(value.shape)}, the config needs {tuple(expected[key].shape)}"
             )
     model.load_state_dict({k: v.float() for k, v in state.items()})
-    return model.to(device).eval()
+    return model
+
+
+def read_config(folder: Path) -> tuple[TokenizerConfig, dict[str, Any]]:
+    """Parse `config.json` of a model folder into (config, metadata with the `_` keys)."""
+    data, meta = read_model_config(folder, CLASS_NAME, FORMAT_VERSION, "a tokenizer")
+    try:
+        return TokenizerConfig.from_dict(data), meta
+    except ConfigError as exc:
+        raise ConfigError(f"{folder / CONFIG_FILE}: {exc}") from exc
+
+
+def load_tokenizer(
+    name_or_path: str | os.PathLike[str], device: str | torch.device = "cpu"
+) -> VideoTokenizer:
+    """Load a tokenizer folder or shipped tier into a float32 `VideoTokenizer` in eval mode."""
+    from worldfm.tokenizers.model import VideoTokenizer
+
+    folder = resolve_model_path(name_or_path)
+    config, _ = read_config(folder)
+    return load_model_weights(VideoTokenizer(config), folder).to(device).eval()

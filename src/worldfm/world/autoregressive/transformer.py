@@ -38,7 +38,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
-from worldfm.errors import ConfigError, WorldfmError
+from worldfm.errors import ConfigError
 from worldfm.nn.rope import RoPE3D, apply_rope
 from worldfm.world.autoregressive.cache import KVCache
 from worldfm.world.autoregressive.config import ARConfig
@@ -399,52 +399,17 @@ def ar_loss(
 
 
 def read_ar_config(folder: str | os.PathLike[str]) -> ARConfig:
-    import json
+    from worldfm.tokenizers.pretrained import read_model_config
 
-    file = Path(folder) / "config.json"
-    if not file.is_file():
-        raise WorldfmError(f"{folder}: not an ARTransformer folder (no config.json)")
-    try:
-        data = json.loads(file.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise WorldfmError(f"{file}: unreadable config ({exc.__class__.__name__}: {exc})") from exc
-    if not isinstance(data, dict):
-        raise WorldfmError(f"{file}: expected a JSON object")
-    meta = {k: data.pop(k) for k in list(data) if k.startswith("_")}
-    if meta.get("_class_name") != CLASS_NAME:
-        raise WorldfmError(f"{file}: _class_name is {meta.get('_class_name')!r}, expected {CLASS_NAME!r}")
-    version = meta.get("_format_version")
-    if not isinstance(version, int) or not 1 <= version <= FORMAT_VERSION:
-        raise WorldfmError(f"{file}: format version {version!r} is not supported (1..{FORMAT_VERSION})")
+    data, _ = read_model_config(Path(folder), CLASS_NAME, FORMAT_VERSION, "an ARTransformer")
     try:
         return ARConfig.from_dict(data)
     except (ConfigError, TypeError) as exc:
-        raise ConfigError(f"{file}: {exc}") from exc
+        raise ConfigError(f"{Path(folder) / 'config.json'}: {exc}") from exc
 
 
 def load_ar_transformer(path: str | os.PathLike[str]) -> ARTransformer:
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
+    from worldfm.tokenizers.pretrained import load_model_weights
 
     folder = Path(path)
-    model = ARTransformer(read_ar_config(folder))
-    file = folder / "model.safetensors"
-    if not file.is_file():
-        raise WorldfmError(f"{folder}: no model.safetensors")
-    try:
-        state = load_file(str(file))
-    except (SafetensorError, OSError, ValueError) as exc:
-        raise WorldfmError(f"{file}: corrupt weights ({exc.__class__.__name__}: {exc})") from exc
-    expected = model.state_dict()
-    missing, unexpected = sorted(set(expected) - set(state)), sorted(set(state) - set(expected))
-    if missing or unexpected:
-        raise WorldfmError(
-            f"{file}: weights do not match the config (missing {missing[:5]}, unexpected {unexpected[:5]})"
-        )
-    for key, value in state.items():
-        if value.shape != expected[key].shape:
-            raise WorldfmError(
-                f"{file}: {key} has shape {tuple(value.shape)}, the config needs {tuple(expected[key].shape)}"
-            )
-    model.load_state_dict({k: v.float() for k, v in state.items()})
-    return model.eval()
+    return load_model_weights(ARTransformer(read_ar_config(folder)), folder).eval()

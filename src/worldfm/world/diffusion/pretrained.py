@@ -8,13 +8,17 @@ until the nano model is trained there is none, and loading `predict-nano` says h
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from worldfm.errors import ConfigError, WorldfmError
-from worldfm.tokenizers.pretrained import SHIPPED_WEIGHTS_DIR, save_model_folder
+from worldfm.tokenizers.pretrained import (
+    SHIPPED_WEIGHTS_DIR,
+    load_model_weights,
+    read_model_config,
+    save_model_folder,
+)
 from worldfm.world.diffusion.config import DiTConfig
 from worldfm.world.diffusion.registry import PREDICT_TIERS
 
@@ -35,20 +39,7 @@ def save_dit(model: DiT, path: str | os.PathLike[str], dtype: str = "bfloat16") 
 
 def read_dit_config(folder: str | os.PathLike[str]) -> DiTConfig:
     file = Path(folder) / CONFIG_FILE
-    if not file.is_file():
-        raise WorldfmError(f"{folder}: not a DiT folder (no {CONFIG_FILE})")
-    try:
-        data = json.loads(file.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise WorldfmError(f"{file}: unreadable config ({exc.__class__.__name__}: {exc})") from exc
-    if not isinstance(data, dict):
-        raise WorldfmError(f"{file}: expected a JSON object")
-    meta = {k: data.pop(k) for k in list(data) if k.startswith("_")}
-    if meta.get("_class_name") != CLASS_NAME:
-        raise WorldfmError(f"{file}: _class_name is {meta.get('_class_name')!r}, expected {CLASS_NAME!r}")
-    version = meta.get("_format_version")
-    if not isinstance(version, int) or not 1 <= version <= FORMAT_VERSION:
-        raise WorldfmError(f"{file}: format version {version!r} is not supported (1..{FORMAT_VERSION})")
+    data, _ = read_model_config(Path(folder), CLASS_NAME, FORMAT_VERSION, "a DiT")
     try:
         return DiTConfig.from_dict(data)
     except (ConfigError, TypeError) as exc:
@@ -56,34 +47,10 @@ def read_dit_config(folder: str | os.PathLike[str]) -> DiTConfig:
 
 
 def load_dit(path: str | os.PathLike[str]) -> DiT:
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
-
     from worldfm.world.diffusion.dit import DiT
 
     folder = Path(path)
-    config = read_dit_config(folder)
-    model = DiT(config)
-    file = folder / WEIGHTS_FILE
-    if not file.is_file():
-        raise WorldfmError(f"{folder}: no {WEIGHTS_FILE}")
-    try:
-        state = load_file(str(file))
-    except (SafetensorError, OSError, ValueError) as exc:
-        raise WorldfmError(f"{file}: corrupt weights ({exc.__class__.__name__}: {exc})") from exc
-    expected = model.state_dict()
-    missing, unexpected = sorted(set(expected) - set(state)), sorted(set(state) - set(expected))
-    if missing or unexpected:
-        raise WorldfmError(
-            f"{file}: weights do not match the config (missing {missing[:5]}, unexpected {unexpected[:5]})"
-        )
-    for key, value in state.items():
-        if value.shape != expected[key].shape:
-            raise WorldfmError(
-                f"{file}: {key} has shape {tuple(value.shape)}, the config needs {tuple(expected[key].shape)}"
-            )
-    model.load_state_dict({k: v.float() for k, v in state.items()})
-    return model.eval()
+    return load_model_weights(DiT(read_dit_config(folder)), folder).eval()
 
 
 def not_shipped(name: str) -> WorldfmError:
