@@ -56,6 +56,7 @@ from worldfm.world.diffusion.conditioning import Condition, latent_frames_for
 from worldfm.world.diffusion.pipeline import Guardrail, WorldOutput, request_ids, resolve_guardrail
 from worldfm.world.diffusion.samplers import sample_seeds
 from worldfm.world.outputs import post_guard, watermark_videos
+from worldfm.world.pipeline_folder import read_pipeline_index, read_settings
 
 FORMAT_VERSION = 1
 
@@ -410,30 +411,10 @@ class ARPipeline:
         from worldfm.world.autoregressive.transformer import ARTransformer
 
         folder = resolve_ar_pipeline_path(name_or_path)
-        file = folder / MODEL_INDEX
-        try:
-            index = json.loads(file.read_text())
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise WorldfmError(f"{file}: unreadable ({exc.__class__.__name__}: {exc})") from exc
-        name = index.get("_class_name") if isinstance(index, dict) else None
-        if name not in AR_PIPELINE_CLASSES:
-            raise WorldfmError(
-                f"{file}: not an autoregressive world model pipeline (_class_name {name!r}, expected one of "
-                f"{', '.join(AR_PIPELINE_CLASSES)}); diffusion pipelines load with PredictPipeline"
-            )
-        if (
-            not isinstance(index.get("_format_version"), int)
-            or not 1 <= index["_format_version"] <= FORMAT_VERSION
-        ):
-            raise WorldfmError(
-                f"{file}: format version {index.get('_format_version')!r} is not supported (1..{FORMAT_VERSION})"
-            )
-        try:
-            data = json.loads((folder / "sampling" / "config.json").read_text())
-            data.pop("_class_name", None)
-            sampling = ARSamplingConfig(**data)
-        except (OSError, json.JSONDecodeError, TypeError) as exc:
-            raise WorldfmError(f"{folder / 'sampling'}: unreadable sampling config ({exc})") from exc
+        index = read_pipeline_index(
+            folder, AR_PIPELINE_CLASSES, FORMAT_VERSION, "diffusion pipelines load with PredictPipeline"
+        )
+        sampling = read_settings(folder / "sampling", ARSamplingConfig)
         text_encoder = (
             TextEncoder.from_pretrained(folder / "text_encoder", device=device)
             if index.get("text_encoder")

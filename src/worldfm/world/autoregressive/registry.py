@@ -18,6 +18,7 @@ from typing import Any
 
 from worldfm.errors import UnknownNameError, WorldfmError
 from worldfm.world.autoregressive.config import ARConfig
+from worldfm.world.pipeline_folder import MODEL_INDEX
 
 AR_TIERS: dict[str, dict[str, Any]] = {
     "ar-nano": dict(width=256, depth=6, heads=4, sample_frames=5, sample_size=8),
@@ -27,7 +28,7 @@ AR_TIERS: dict[str, dict[str, Any]] = {
 # The tokenizer tier each AR tier is trained on (the recipe's default).
 TIER_TOKENIZERS: dict[str, str] = {"ar-nano": "dv4x8x8-nano", "ar-super": "dv4x8x8-super"}
 
-MODEL_INDEX = "model_index.json"
+
 AR_PIPELINE_CLASSES = ("ARPipeline", "ARText2WorldPipeline", "ARVideo2WorldPipeline")
 
 

@@ -66,6 +66,7 @@ from worldfm.world.diffusion.conditioning import Condition, frame_mask_from_coun
 from worldfm.world.diffusion.pretrained import MODEL_INDEX, resolve_pipeline_path
 from worldfm.world.diffusion.samplers import SAMPLERS, multiverse_noise, network_calls, sample, sample_seeds
 from worldfm.world.outputs import post_guard, watermark_videos
+from worldfm.world.pipeline_folder import read_pipeline_index, read_settings
 
 FORMAT_VERSION = 1
 PIPELINE_CLASSES = ("PredictPipeline", "Text2WorldPipeline", "Video2WorldPipeline")
@@ -558,28 +559,10 @@ class PredictPipeline:
         from worldfm.world.diffusion.dit import DiT
 
         folder = resolve_pipeline_path(name_or_path)
-        file = folder / MODEL_INDEX
-        try:
-            index = json.loads(file.read_text())
-        except (OSError, json.JSONDecodeError) as exc:
-            raise WorldfmError(f"{file}: unreadable ({exc.__class__.__name__}: {exc})") from exc
-        if not isinstance(index, dict) or index.get("_class_name") not in PIPELINE_CLASSES:
-            raise WorldfmError(
-                f"{file}: not a world model pipeline index (_class_name {index.get('_class_name') if isinstance(index, dict) else None!r})"
-            )
-        if (
-            not isinstance(index.get("_format_version"), int)
-            or not 1 <= index["_format_version"] <= FORMAT_VERSION
-        ):
-            raise WorldfmError(
-                f"{file}: format version {index.get('_format_version')!r} is not supported (1..{FORMAT_VERSION})"
-            )
-        try:
-            sampler_data = json.loads((folder / "sampler" / "config.json").read_text())
-            sampler_data.pop("_class_name", None)
-            sampler = SamplerConfig(**sampler_data)
-        except (OSError, json.JSONDecodeError, TypeError) as exc:
-            raise WorldfmError(f"{folder / 'sampler'}: unreadable sampler config ({exc})") from exc
+        index = read_pipeline_index(
+            folder, PIPELINE_CLASSES, FORMAT_VERSION, "autoregressive pipelines load with ARPipeline"
+        )
+        sampler = read_settings(folder / "sampler", SamplerConfig)
         text_encoder = (
             TextEncoder.from_pretrained(folder / "text_encoder", device=device)
             if index.get("text_encoder")

@@ -21,6 +21,7 @@ from worldfm.tokenizers.pretrained import (
 )
 from worldfm.world.diffusion.config import DiTConfig
 from worldfm.world.diffusion.registry import PREDICT_TIERS
+from worldfm.world.pipeline_folder import MODEL_INDEX
 
 if TYPE_CHECKING:
     from worldfm.world.diffusion.dit import DiT
@@ -29,7 +30,6 @@ CLASS_NAME = "DiT"
 FORMAT_VERSION = 1
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
-MODEL_INDEX = "model_index.json"
 
 
 def save_dit(model: DiT, path: str | os.PathLike[str], dtype: str = "bfloat16") -> Path:

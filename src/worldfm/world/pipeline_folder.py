@@ -1,0 +1,42 @@
+"""Reading a world-model pipeline folder (diffusers-style `model_index.json` + component folders),
+shared by the diffusion and autoregressive pipelines."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, TypeVar
+
+from worldfm.errors import WorldfmError
+
+MODEL_INDEX = "model_index.json"
+T = TypeVar("T")
+
+
+def read_pipeline_index(
+    folder: Path, classes: tuple[str, ...], format_version: int, hint: str
+) -> dict[str, Any]:
+    """`folder/model_index.json` as a dict, checked: `_class_name` one of `classes` (else an error
+    ending in `hint`, e.g. which loader reads other pipelines) and `_format_version` 1..format_version."""
+    file = folder / MODEL_INDEX
+    try:
+        index = json.loads(file.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise WorldfmError(f"{file}: unreadable ({exc.__class__.__name__}: {exc})") from exc
+    name = index.get("_class_name") if isinstance(index, dict) else None
+    if name not in classes:
+        raise WorldfmError(f"{file}: _class_name {name!r} is not one of {', '.join(classes)}; {hint}")
+    version = index.get("_format_version")
+    if not isinstance(version, int) or not 1 <= version <= format_version:
+        raise WorldfmError(f"{file}: format version {version!r} is not supported (1..{format_version})")
+    return index
+
+
+def read_settings(folder: Path, settings_cls: type[T]) -> T:
+    """`folder/config.json` (a `_class_name` key and the fields of `settings_cls`) as a `settings_cls`."""
+    try:
+        data = json.loads((folder / "config.json").read_text())
+        data.pop("_class_name", None)
+        return settings_cls(**data)
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, TypeError, AttributeError) as exc:
+        raise WorldfmError(f"{folder}: unreadable {folder.name} config ({exc})") from exc
