@@ -4,13 +4,38 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import typer
 
 from worldfm.cli.common import err_console, handle_errors, print_json
 
 app = typer.Typer(no_args_is_help=True)
+
+# The options every recipe command shares (tokenizer, predict, ar).
+Resume = Annotated[
+    bool,
+    typer.Option(
+        "--resume/--no-resume", help="Continue from the run folder's latest checkpoint if there is one."
+    ),
+]
+MaxSteps = Annotated[int | None, typer.Option("--max-steps", min=1, help="Override train.max_steps.")]
+MaxMinutes = Annotated[
+    float | None,
+    typer.Option(
+        "--max-minutes", min=0.01, help="Override train.max_minutes: stop cleanly, checkpoint and export."
+    ),
+]
+Device = Annotated[str | None, typer.Option("--device", help="cpu or cuda (default: cuda when available).")]
+Threads = Annotated[
+    int | None,
+    typer.Option(
+        "--threads",
+        min=1,
+        help="Override train.threads (torch CPU threads; 1 can be faster on a busy machine).",
+    ),
+]
+AsJson = Annotated[bool, typer.Option("--json", help="Print a JSON summary at the end.")]
 
 
 @app.command()
@@ -22,24 +47,12 @@ def tokenizer(
     out: Path | None = typer.Option(
         None, "--out", help="Run folder (checkpoints, log.jsonl, export/); default runs/<recipe name>."
     ),
-    resume: bool = typer.Option(
-        True, "--resume/--no-resume", help="Continue from the run folder's latest checkpoint if there is one."
-    ),
-    max_steps: int | None = typer.Option(None, "--max-steps", min=1, help="Override train.max_steps."),
-    max_minutes: float | None = typer.Option(
-        None,
-        "--max-minutes",
-        min=0.01,
-        help="Override train.max_minutes: stop cleanly, checkpoint and export.",
-    ),
-    device: str | None = typer.Option(None, "--device", help="cpu or cuda (default: cuda when available)."),
-    threads: int | None = typer.Option(
-        None,
-        "--threads",
-        min=1,
-        help="Override train.threads (torch CPU threads; 1 can be faster on a busy machine).",
-    ),
-    as_json: bool = typer.Option(False, "--json", help="Print a JSON summary at the end."),
+    resume: Resume = True,
+    max_steps: MaxSteps = None,
+    max_minutes: MaxMinutes = None,
+    device: Device = None,
+    threads: Threads = None,
+    as_json: AsJson = False,
 ) -> None:
     """Train a video tokenizer from a recipe and export its EMA weights to OUT/export.
 
@@ -61,19 +74,12 @@ def predict(
         "--out",
         help="Run folder (checkpoints, latent cache, log.jsonl, export/); default runs/<recipe name>.",
     ),
-    resume: bool = typer.Option(
-        True, "--resume/--no-resume", help="Continue from the run folder's latest checkpoint if there is one."
-    ),
-    max_steps: int | None = typer.Option(None, "--max-steps", min=1, help="Override train.max_steps."),
-    max_minutes: float | None = typer.Option(
-        None,
-        "--max-minutes",
-        min=0.01,
-        help="Override train.max_minutes: stop cleanly, checkpoint and export.",
-    ),
-    device: str | None = typer.Option(None, "--device", help="cpu or cuda (default: cuda when available)."),
-    threads: int | None = typer.Option(None, "--threads", min=1, help="Override train.threads."),
-    as_json: bool = typer.Option(False, "--json", help="Print a JSON summary at the end."),
+    resume: Resume = True,
+    max_steps: MaxSteps = None,
+    max_minutes: MaxMinutes = None,
+    device: Device = None,
+    threads: Threads = None,
+    as_json: AsJson = False,
 ) -> None:
     """Train the diffusion world model from a recipe and export the pipeline to OUT/export (also under torchrun)."""
     from worldfm.train.recipes.predict import load_predict_recipe, run_predict_recipe
@@ -91,19 +97,12 @@ def ar(
         "--out",
         help="Run folder (checkpoints, token cache, log.jsonl, export/); default runs/<recipe name>.",
     ),
-    resume: bool = typer.Option(
-        True, "--resume/--no-resume", help="Continue from the run folder's latest checkpoint if there is one."
-    ),
-    max_steps: int | None = typer.Option(None, "--max-steps", min=1, help="Override train.max_steps."),
-    max_minutes: float | None = typer.Option(
-        None,
-        "--max-minutes",
-        min=0.01,
-        help="Override train.max_minutes: stop cleanly, checkpoint and export.",
-    ),
-    device: str | None = typer.Option(None, "--device", help="cpu or cuda (default: cuda when available)."),
-    threads: int | None = typer.Option(None, "--threads", min=1, help="Override train.threads."),
-    as_json: bool = typer.Option(False, "--json", help="Print a JSON summary at the end."),
+    resume: Resume = True,
+    max_steps: MaxSteps = None,
+    max_minutes: MaxMinutes = None,
+    device: Device = None,
+    threads: Threads = None,
+    as_json: AsJson = False,
 ) -> None:
     """Train the autoregressive world model from a recipe and export the pipeline to OUT/export (also under torchrun)."""
     from worldfm.train.recipes.ar import load_ar_recipe, run_ar_recipe
