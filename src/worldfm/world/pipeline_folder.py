@@ -13,6 +13,20 @@ MODEL_INDEX = "model_index.json"
 T = TypeVar("T")
 
 
+def not_shipped(name: str, where: Path, family: str, needs: str) -> WorldfmError:
+    """The error for a tier without shipped weights: how to train it (`worldfm train <family>` with
+    configs/<family>/<name>.yaml; `needs`: what that recipe needs first) and how to ship it."""
+    train = f"worldfm train {family} --config configs/{family}/{name}.yaml --out runs/{name}"
+    if name.endswith("-super"):
+        how = f"-super tiers are for GPUs and ship no weights; train one with `{train}` and pass --model runs/{name}/export"
+    else:
+        how = (
+            f"train it with `{train}` (needs {needs}) and pass --model runs/{name}/export, or copy that "
+            f"folder to {where} to ship it"
+        )
+    return WorldfmError(f"weights for world model {name!r} are not shipped yet (no {where}); {how}")
+
+
 def read_pipeline_index(
     folder: Path, classes: tuple[str, ...], format_version: int, hint: str
 ) -> dict[str, Any]:

@@ -19,6 +19,7 @@ from typing import Any
 from worldfm.errors import UnknownNameError, WorldfmError
 from worldfm.world.autoregressive.config import ARConfig
 from worldfm.world.pipeline_folder import MODEL_INDEX
+from worldfm.world.pipeline_folder import not_shipped as shipping_error
 
 AR_TIERS: dict[str, dict[str, Any]] = {
     "ar-nano": dict(width=256, depth=6, heads=4, sample_frames=5, sample_size=8),
@@ -50,19 +51,8 @@ def _shipped_dir() -> Path:
 
 
 def not_shipped(name: str) -> WorldfmError:
-    where = _shipped_dir() / name
-    if name.endswith("-super"):
-        how = (
-            f"-super tiers are for GPUs and ship no weights; train one with `worldfm train ar --config "
-            f"configs/ar/{name}.yaml --out runs/{name}` and pass --model runs/{name}/export"
-        )
-    else:
-        how = (
-            f"train it with `worldfm train ar --config configs/ar/{name}.yaml --out runs/{name}` (needs a "
-            f"trained {TIER_TOKENIZERS.get(name, 'DV')} tokenizer) and pass --model runs/{name}/export, or "
-            f"copy that folder to {where} to ship it"
-        )
-    return WorldfmError(f"weights for world model {name!r} are not shipped yet (no {where}); {how}")
+    needs = f"a trained {TIER_TOKENIZERS.get(name, 'DV')} tokenizer"
+    return shipping_error(name, _shipped_dir() / name, "ar", needs)
 
 
 def is_ar_model(name_or_path: str | os.PathLike[str]) -> bool:

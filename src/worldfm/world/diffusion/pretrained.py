@@ -22,6 +22,7 @@ from worldfm.tokenizers.pretrained import (
 from worldfm.world.diffusion.config import DiTConfig
 from worldfm.world.diffusion.registry import PREDICT_TIERS
 from worldfm.world.pipeline_folder import MODEL_INDEX
+from worldfm.world.pipeline_folder import not_shipped as shipping_error
 
 if TYPE_CHECKING:
     from worldfm.world.diffusion.dit import DiT
@@ -54,19 +55,7 @@ def load_dit(path: str | os.PathLike[str]) -> DiT:
 
 
 def not_shipped(name: str) -> WorldfmError:
-    where = SHIPPED_WEIGHTS_DIR / name
-    if name.endswith("-super"):
-        how = (
-            f"-super tiers are for GPUs and ship no weights; train one with `worldfm train predict --config "
-            f"configs/predict/{name}.yaml --out runs/{name}` and pass --model runs/{name}/export"
-        )
-    else:
-        how = (
-            f"train it with `worldfm train predict --config configs/predict/{name}.yaml --out runs/{name}` "
-            f"(needs a trained cv4x8x8-nano tokenizer) and pass --model runs/{name}/export, or copy that "
-            f"folder to {where} to ship it"
-        )
-    return WorldfmError(f"weights for world model {name!r} are not shipped yet (no {where}); {how}")
+    return shipping_error(name, SHIPPED_WEIGHTS_DIR / name, "predict", "a trained cv4x8x8-nano tokenizer")
 
 
 def resolve_pipeline_path(name_or_path: str | os.PathLike[str]) -> Path:
