@@ -20,10 +20,10 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -37,6 +37,22 @@ MODEL_HELP = (
     "(e.g. runs/predict-nano/export)."
 )
 SUFFIXES = (".mp4", ".webm", ".mkv")
+
+# The options both commands take, declared once.
+Out = Annotated[Path, typer.Option("--out", help="Output video (.mp4, .webm or .mkv).")]
+Samples = Annotated[int, typer.Option("--samples", help="Different futures to generate (K), one file each.")]
+Seed = Annotated[int, typer.Option("--seed", help="Seed of the first sample; sample i uses seed + i.")]
+Steps = Annotated[int | None, typer.Option("--steps", help="Sampler steps (default: the model's).")]
+Guidance = Annotated[
+    float | None,
+    typer.Option("--guidance", help="Classifier-free guidance scale (1 = none; default: the model's)."),
+]
+Model = Annotated[str, typer.Option("--model", help=MODEL_HELP)]
+NoGuardrails = Annotated[
+    bool,
+    typer.Option("--no-guardrails", help="Turn the prompt and video guards off (recorded in the manifest)."),
+]
+AsJson = Annotated[bool, typer.Option("--json", help="Print a JSON summary.")]
 
 
 def progress_label(pipe: Any) -> str:
@@ -184,72 +200,84 @@ def _report(
         )
 
 
+def _run(
+    mode: str,
+    model: str,
+    pipe: Any,
+    out: Path,
+    prompt: str | None,
+    as_json: bool,
+    generate: Callable[[Callable[[int, int], None]], Any],
+) -> None:
+    """Run `generate(progress)` under a progress bar, write its videos to `out` and report."""
+    start = time.perf_counter()
+    with _progress(as_json, progress_label(pipe)) as progress:
+        result = generate(progress)
+    seconds = time.perf_counter() - start
+    _report(mode, model, result, _write(result, out, mode, prompt), seconds, as_json)
+
+
 @app.command()
 @handle_errors
 def text2world(
-    prompt: str = typer.Option(..., "--prompt", help="What happens in the scene."),
-    out: Path = typer.Option(..., "--out", help="Output video (.mp4, .webm or .mkv)."),
-    frames: int | None = typer.Option(
-        None, "--frames", help="Frames to generate (default: one model window, 17 for nano)."
-    ),
-    samples: int = typer.Option(1, "--samples", help="Different futures to generate (K), one file each."),
-    seed: int = typer.Option(0, "--seed", help="Seed of the first sample; sample i uses seed + i."),
-    steps: int | None = typer.Option(None, "--steps", help="Sampler steps (default: the model's)."),
-    guidance: float | None = typer.Option(
-        None, "--guidance", help="Classifier-free guidance scale (1 = none; default: the model's)."
-    ),
-    model: str = typer.Option("predict-nano", "--model", help=MODEL_HELP),
-    no_guardrails: bool = typer.Option(
-        False, "--no-guardrails", help="Turn the prompt and video guards off (recorded in the manifest)."
-    ),
-    as_json: bool = typer.Option(False, "--json", help="Print a JSON summary."),
+    prompt: Annotated[str, typer.Option("--prompt", help="What happens in the scene.")],
+    out: Out,
+    frames: Annotated[
+        int | None,
+        typer.Option("--frames", help="Frames to generate (default: one model window, 17 for nano)."),
+    ] = None,
+    samples: Samples = 1,
+    seed: Seed = 0,
+    steps: Steps = None,
+    guidance: Guidance = None,
+    model: Model = "predict-nano",
+    no_guardrails: NoGuardrails = False,
+    as_json: AsJson = False,
 ) -> None:
     """Generate a video from a text prompt."""
     _check_out(out)
     pipe = _load(model, guardrails=not no_guardrails)
-    start = time.perf_counter()
-    with _progress(as_json, progress_label(pipe)) as progress:
-        result = pipe.generate(
-            frames if frames is not None else pipe.window_frames,
-            prompt=prompt,
-            samples=samples,
-            seed=seed,
-            steps=steps,
-            guidance=guidance,
-            progress=progress,
-        )
-    seconds = time.perf_counter() - start
-    _report("text2world", model, result, _write(result, out, "text2world", prompt), seconds, as_json)
+    n = frames if frames is not None else pipe.window_frames
+    # `generate`, not the Text2World front door: an empty --prompt generates unconditioned.
+    sampling = dict(samples=samples, seed=seed, steps=steps, guidance=guidance)
+    _run(
+        "text2world",
+        model,
+        pipe,
+        out,
+        prompt,
+        as_json,
+        lambda p: pipe.generate(n, prompt=prompt, progress=p, **sampling),
+    )
 
 
 @app.command()
 @handle_errors
 def video2world(
-    input: Path = typer.Option(
-        ..., "--input", help="Conditioning video (its first --cond-frames frames are used)."
-    ),
-    frames: int = typer.Option(
-        ..., "--frames", help="Frames of the output, the conditioning frames included."
-    ),
-    out: Path = typer.Option(..., "--out", help="Output video (.mp4, .webm or .mkv)."),
-    cond_frames: int = typer.Option(
-        1, "--cond-frames", help="Conditioning frames taken from the input: 1, 5, 9, ..."
-    ),
-    prompt: str | None = typer.Option(None, "--prompt", help="Optional description of what happens."),
-    actions: Path | None = typer.Option(
-        None, "--actions", help="JSON file: frames - 1 rows of actions, one per transition."
-    ),
-    samples: int = typer.Option(1, "--samples", help="Different futures to generate (K), one file each."),
-    seed: int = typer.Option(0, "--seed", help="Seed of the first sample; sample i uses seed + i."),
-    steps: int | None = typer.Option(None, "--steps", help="Sampler steps (default: the model's)."),
-    guidance: float | None = typer.Option(
-        None, "--guidance", help="Classifier-free guidance scale (1 = none; default: the model's)."
-    ),
-    model: str = typer.Option("predict-nano", "--model", help=MODEL_HELP),
-    no_guardrails: bool = typer.Option(
-        False, "--no-guardrails", help="Turn the prompt and video guards off (recorded in the manifest)."
-    ),
-    as_json: bool = typer.Option(False, "--json", help="Print a JSON summary."),
+    input: Annotated[
+        Path, typer.Option("--input", help="Conditioning video (its first --cond-frames frames are used).")
+    ],
+    frames: Annotated[
+        int, typer.Option("--frames", help="Frames of the output, the conditioning frames included.")
+    ],
+    out: Out,
+    cond_frames: Annotated[
+        int, typer.Option("--cond-frames", help="Conditioning frames taken from the input: 1, 5, 9, ...")
+    ] = 1,
+    prompt: Annotated[
+        str | None, typer.Option("--prompt", help="Optional description of what happens.")
+    ] = None,
+    actions: Annotated[
+        Path | None,
+        typer.Option("--actions", help="JSON file: frames - 1 rows of actions, one per transition."),
+    ] = None,
+    samples: Samples = 1,
+    seed: Seed = 0,
+    steps: Steps = None,
+    guidance: Guidance = None,
+    model: Model = "predict-nano",
+    no_guardrails: NoGuardrails = False,
+    as_json: AsJson = False,
 ) -> None:
     """Continue a video: predict what happens after its first frames (optionally under given actions)."""
     from worldfm.errors import ConfigError
@@ -262,22 +290,13 @@ def video2world(
     pipe = _load(model, guardrails=not no_guardrails)
     info = probe_video(input)
     video = read_video(input, 0, min(info.num_frames, cond_frames))  # only the frames it conditions on
-    start = time.perf_counter()
-    with _progress(as_json, progress_label(pipe)) as progress:
-        result = pipe.generate(
-            frames,
-            video=video,
-            cond_frames=cond_frames,
-            prompt=prompt or None,
-            actions=acts,
-            samples=samples,
-            seed=seed,
-            steps=steps,
-            guidance=guidance,
-            fps=info.fps or None,
-            progress=progress,
-        )
-    seconds = time.perf_counter() - start
-    _report(
-        "video2world", model, result, _write(result, out, "video2world", prompt or None), seconds, as_json
+    sampling = dict(samples=samples, seed=seed, steps=steps, guidance=guidance, fps=info.fps or None)
+    _run(
+        "video2world",
+        model,
+        pipe,
+        out,
+        prompt or None,
+        as_json,
+        lambda p: pipe.video2world(video, frames, cond_frames, prompt, acts, progress=p, **sampling),
     )

@@ -4,6 +4,8 @@ shared by the diffusion and autoregressive pipelines."""
 from __future__ import annotations
 
 import json
+import os
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -54,3 +56,37 @@ def read_settings(folder: Path, settings_cls: type[T]) -> T:
         return settings_cls(**data)
     except (OSError, UnicodeDecodeError, json.JSONDecodeError, TypeError, AttributeError) as exc:
         raise WorldfmError(f"{folder}: unreadable {folder.name} config ({exc})") from exc
+
+
+def resolve_pipeline_folder(
+    name_or_path: str | os.PathLike[str],
+    tiers: Iterable[str],
+    shipped_dir: Callable[[], Path],
+    not_shipped: Callable[[str], WorldfmError],
+    what: str,
+    name_paths: bool = False,
+) -> Path:
+    """A pipeline folder for a path (a folder with model_index.json) or a tier name in `tiers` (its
+    shipped folder `shipped_dir() / name`, else `not_shipped(name)` is raised). `what` names the
+    family in the unknown-name error ("world model"); with `name_paths`, a missing path that looks
+    like one (a separator, a leading dot) gets "no such world model folder" instead."""
+    text = os.fspath(name_or_path)
+    path = Path(text)
+    tiers = list(tiers)
+    if path.is_dir():
+        if not (path / MODEL_INDEX).is_file():
+            raise WorldfmError(f"{path}: not a world model pipeline folder (no {MODEL_INDEX})")
+        return path
+    if text in tiers:
+        shipped = shipped_dir() / text
+        if (shipped / MODEL_INDEX).is_file():
+            return shipped
+        raise not_shipped(text)
+    if path.exists():
+        raise WorldfmError(f"{path}: is a file; expected a world model pipeline folder with {MODEL_INDEX}")
+    if name_paths and (os.sep in text or text.startswith(".") or (os.altsep and os.altsep in text)):
+        raise WorldfmError(f"{path}: no such world model folder")
+    raise WorldfmError(
+        f"unknown {what} {text!r}: not a folder and not a tier; expected a pipeline folder or one of: "
+        f"{', '.join(tiers)}"
+    )

@@ -3,15 +3,18 @@ a tiny random DV tokenizer (FSQ levels 4, 3, 3: 36 codes), and a pipeline built 
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
 from worldfm.tokenizers import TokenizerConfig, VideoTokenizer
 from worldfm.world.autoregressive.config import ARConfig
 from worldfm.world.autoregressive.transformer import ARTransformer
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/world, for world_helpers
+from world_helpers import moving_square, randomize  # noqa: F401  (moving_square: re-exported)
 
 LEVELS = (4, 3, 3)
 TINY_AR = dict(
@@ -31,18 +34,9 @@ def tiny_ar_config(**overrides: Any) -> ARConfig:
     return ARConfig(**{**TINY_AR, "name": "tiny-ar", **overrides})
 
 
-def randomize(net: torch.nn.Module, seed: int = 0, scale: float = 0.3) -> torch.nn.Module:
-    """Give every parameter (zero-initialised ones included) random values, so outputs are non-trivial."""
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for p in net.parameters():
-            p.copy_(torch.randn(p.shape, generator=g) * scale)
-    return net
-
-
 def tiny_ar(seed: int = 0, **overrides: Any) -> ARTransformer:
     torch.manual_seed(seed)
-    return randomize(ARTransformer(tiny_ar_config(**overrides)), seed).eval()
+    return randomize(ARTransformer(tiny_ar_config(**overrides)), seed, scale=0.3).eval()
 
 
 def tiny_dv_config() -> TokenizerConfig:
@@ -83,14 +77,3 @@ def tiny_ar_pipeline(
         guardrail=guardrail,
         watermark=watermark,
     )
-
-
-def moving_square(frames: int, size: int = 16, seed: int = 0) -> np.ndarray:
-    """(frames, size, size, 3) uint8: a coloured square sliding right over a grey background."""
-    rng = np.random.default_rng(seed)
-    colour = rng.integers(60, 255, 3)
-    video = np.full((frames, size, size, 3), 90, np.uint8)
-    for i in range(frames):
-        x = (i * 2) % (size - 4)
-        video[i, 4:10, x : x + 4] = colour
-    return video

@@ -3,15 +3,18 @@ latent statistics, and a pipeline folder built from them (with the real MiniLM t
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
 from worldfm.tokenizers import TokenizerConfig, VideoTokenizer
 from worldfm.world.diffusion.config import DiTConfig
 from worldfm.world.diffusion.dit import DiT
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/world, for world_helpers
+from world_helpers import moving_square, randomize  # noqa: F401  (moving_square: re-exported)
 
 TINY_DIT = dict(
     latent_channels=4,
@@ -30,15 +33,6 @@ TINY_DIT = dict(
 
 def tiny_dit_config(**overrides: Any) -> DiTConfig:
     return DiTConfig(**{**TINY_DIT, "name": "tiny-dit", **overrides})
-
-
-def randomize(net: torch.nn.Module, seed: int = 0, scale: float = 0.2) -> torch.nn.Module:
-    """Give every parameter (zero-initialised ones included) random values, so outputs are non-trivial."""
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for p in net.parameters():
-            p.copy_(torch.randn(p.shape, generator=g) * scale)
-    return net
 
 
 def tiny_dit(seed: int = 0, random: bool = True, **overrides: Any) -> DiT:
@@ -83,14 +77,3 @@ def tiny_pipeline(
 
 def save_tiny_pipeline(folder: Path, text_encoder: Any, seed: int = 0) -> Path:
     return tiny_pipeline(text_encoder, seed).save_pretrained(folder, dtype="float32")
-
-
-def moving_square(frames: int, size: int = 16, seed: int = 0) -> np.ndarray:
-    """(frames, size, size, 3) uint8: a coloured square sliding right over a grey background."""
-    rng = np.random.default_rng(seed)
-    colour = rng.integers(60, 255, 3)
-    video = np.full((frames, size, size, 3), 90, np.uint8)
-    for i in range(frames):
-        x = (i * 2) % (size - 4)
-        video[i, 4:10, x : x + 4] = colour
-    return video

@@ -1,5 +1,9 @@
 """Reading YAML recipes strictly: every unknown key, wrong type or bad value is a `ConfigError` that
-names the key by its dotted path (e.g. `train.lr`) and says what was expected."""
+names the key by its dotted path (e.g. `train.lr`) and says what was expected.
+
+Also the parts every training recipe's parsed form shares: the top-level section check
+(`check_sections`), the export dtype check (`check_export_dtype`) and the `to_dict` / `with_train`
+methods of the recipe dataclasses (`RecipeMethods`)."""
 
 from __future__ import annotations
 
@@ -9,13 +13,18 @@ import types
 import typing
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 import yaml
 
 from worldfm.errors import ConfigError
 
+if TYPE_CHECKING:
+    from worldfm.train.trainer import TrainerConfig
+
 T = TypeVar("T")
+R = TypeVar("R", bound="RecipeMethods")
+EXPORT_DTYPES = ("bfloat16", "float16", "float32")
 
 
 def load_yaml(path: str | os.PathLike[str]) -> dict[str, Any]:
@@ -147,3 +156,68 @@ def to_plain(obj: Any) -> Any:
     if isinstance(obj, Path):
         return str(obj)
     return obj
+
+
+def check_sections(data: Mapping[str, Any], sections: typing.Iterable[str]) -> None:
+    """ConfigError unless `data` is a mapping whose keys are all recipe sections."""
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"a recipe must be a mapping, got {type(data).__name__}")
+    check_keys(data, sections, "")
+
+
+def build_sections(
+    data: Mapping[str, Any],
+    specs: Mapping[str, Callable[..., Any]],
+    required: typing.Iterable[str],
+) -> dict[str, Any]:
+    """Every section of a recipe mapping, built in `specs` order: {name: built section}.
+
+    `specs` maps each section name to a dataclass (built with `build`, errors naming `name.key`) or to
+    a function of the section's dict (e.g. `parse_data`). A section of `required` must be present;
+    the others may be left out (built from {}). Unknown sections are a ConfigError (`check_sections`)."""
+    check_sections(data, specs)
+    required = set(required)
+    out: dict[str, Any] = {}
+    for name, spec in specs.items():
+        raw = section(data, name, required=name in required)
+        out[name] = (
+            build(spec, raw, name) if isinstance(spec, type) and dataclasses.is_dataclass(spec) else spec(raw)
+        )
+    return out
+
+
+def check_export_dtype(dtype: str) -> None:
+    """ConfigError unless `export.dtype` is one of EXPORT_DTYPES (the weight dtypes a folder may hold)."""
+    if dtype not in EXPORT_DTYPES:
+        raise ConfigError(f"export.dtype must be bfloat16, float16 or float32, got {dtype!r}")
+
+
+class RecipeMethods:
+    """Methods shared by the recipe dataclasses (frozen dataclasses with a `train: TrainerConfig` field).
+
+    A subclass sets `SECTIONS`, the names of its section fields in file order, `SPECS`, how each is
+    built (see `build_sections`), and `REQUIRED`, the sections a file must have."""
+
+    SECTIONS: ClassVar[tuple[str, ...]]
+    SPECS: ClassVar[tuple[Callable[..., Any], ...]]
+    REQUIRED: ClassVar[tuple[str, ...]]
+    train: TrainerConfig  # a field of every subclass (a plain annotation here: not a dataclass field)
+
+    @classmethod
+    def from_mapping(cls: type[R], data: Mapping[str, Any], source: str | None = None) -> R:
+        """The recipe of a parsed YAML mapping, every section checked (`build_sections`)."""
+        specs = dict(zip(cls.SECTIONS, cls.SPECS, strict=True))
+        return cls(**build_sections(data, specs, cls.REQUIRED), source=source)  # type: ignore[call-arg]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The recipe as JSON-ready nested dicts, one key per section (what training records store)."""
+        out = to_plain({k: getattr(self, k) for k in self.SECTIONS})
+        out["train"] = self.train.to_dict()
+        return out
+
+    def with_train(self: R, **changes: Any) -> R:
+        """A copy with some `train` settings changed (e.g. from the command line)."""
+        try:
+            return dataclasses.replace(self, train=self.train.replace(**changes))  # type: ignore[type-var]
+        except TypeError as exc:
+            raise ConfigError(f"train: {exc}") from exc

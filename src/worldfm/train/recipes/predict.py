@@ -33,33 +33,75 @@ With `cache.latents` the training and validation clips are encoded once by the f
 
 from __future__ import annotations
 
-import dataclasses
-import hashlib
-import json
 import math
 import os
-import platform
-import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from torch import nn
 
-from worldfm.errors import ConfigError, UnknownNameError, WorldfmError
-from worldfm.train import distributed as wdist
-from worldfm.train.recipes.common import build, check_keys, load_recipe, section, to_plain
-from worldfm.train.recipes.data import DataSpec, build_clip_data, ensure_datasets, parse_data
+from worldfm.errors import ConfigError
+from worldfm.train.recipes.cached import (
+    CLIP_KEYS,
+    EncodedClips,
+    FrozenEncoderTask,
+    TextSpec,
+    WorldRecipe,
+    check_frame_size,
+    check_model_section,
+    check_pipeline_export,
+    export_world_pipeline,
+    latent_frame_count,
+    load_frozen_tokenizer,
+    read_tokenizer_config,
+    tier_config,
+    world_run,
+)
+from worldfm.train.recipes.cached import cache_key as _cache_key  # noqa: F401  (the old private names)
+from worldfm.train.recipes.cached import cache_matches as _cache_matches  # noqa: F401
+from worldfm.train.recipes.common import load_recipe, to_plain
+from worldfm.train.recipes.data import DataSpec, parse_data
+from worldfm.train.recipes.run import (
+    EXPORT_DIR,
+    GUARDRAILS_NOTE,
+    RECORD_FILE,
+    RECORD_NOTE,
+    data_line,
+    run_training,
+    scores_text,
+    training_line,
+)
 from worldfm.train.trainer import Trainer, TrainerConfig, TrainResult
 
-EXPORT_DIR = "export"
-RECORD_FILE = "training_record.json"
+__all__ = [
+    "CACHE_FILE",
+    "CLIP_KEYS",
+    "EXPORT_DIR",
+    "RECORD_FILE",
+    "CacheSpec",
+    "CachedClips",
+    "ConditioningSpec",
+    "DiffusionSpec",
+    "PredictExportSpec",
+    "PredictModelSpec",
+    "PredictRecipe",
+    "PredictTask",
+    "TextSpec",
+    "TokenizerSpec",
+    "cached_clips",
+    "encode_clips",
+    "export_pipeline",
+    "load_predict_recipe",
+    "parse_predict_recipe",
+    "run_predict_recipe",
+]
+
 CACHE_FILE = "latent_cache.safetensors"
 SECTIONS = ("model", "tokenizer", "text", "data", "conditioning", "diffusion", "cache", "train", "export")
 DERIVED = ("latent_channels", "temporal_factor", "spatial_factor", "action_dim")  # set from tokenizer / data
-CLIP_KEYS = ("video", "caption", "actions", "has_actions")
 
 
 @dataclass(frozen=True)
@@ -73,19 +115,7 @@ class PredictModelSpec:
         from worldfm.world.diffusion.config import DiTConfig
         from worldfm.world.diffusion.registry import PREDICT_TIERS
 
-        if self.tier not in PREDICT_TIERS:
-            raise ConfigError(
-                f"model.tier: {UnknownNameError('world model', self.tier, list(PREDICT_TIERS))}"
-            )
-        if not isinstance(self.overrides, dict):
-            raise ConfigError(f"model.overrides must be a mapping, got {self.overrides!r}")
-        for key in DERIVED:
-            if key in self.overrides:
-                raise ConfigError(
-                    f"model.overrides.{key} is set from the {'data' if key == 'action_dim' else 'tokenizer'}, not the recipe"
-                )
-        known = sorted({f.name for f in dataclasses.fields(DiTConfig)} - {"name", *DERIVED})
-        check_keys(self.overrides, known, "model.overrides")
+        check_model_section(self.tier, self.overrides, PREDICT_TIERS, "world model", DiTConfig, DERIVED)
 
     def config(
         self,
@@ -96,17 +126,15 @@ class PredictModelSpec:
     ) -> Any:
         from worldfm.world.diffusion.registry import get_dit_config
 
-        try:
-            return get_dit_config(
-                self.tier,
-                **self.overrides,
-                latent_channels=latent_channels,
-                temporal_factor=temporal_factor,
-                spatial_factor=spatial_factor,
-                action_dim=action_dim,
-            )
-        except ConfigError as exc:
-            raise ConfigError(f"model: {exc}") from None
+        return tier_config(
+            get_dit_config,
+            self.tier,
+            self.overrides,
+            latent_channels=latent_channels,
+            temporal_factor=temporal_factor,
+            spatial_factor=spatial_factor,
+            action_dim=action_dim,
+        )
 
 
 @dataclass(frozen=True)
@@ -117,50 +145,16 @@ class TokenizerSpec:
 
     def config_if_readable(self) -> Any:
         """The tokenizer's config from its tier table or its folder's config.json (no weights read), or None."""
-        from worldfm.tokenizers.pretrained import read_config
-        from worldfm.tokenizers.registry import TOKENIZER_TIERS, get_tokenizer_config
-
-        folder = Path(self.path)
-        if (folder / "config.json").is_file():
-            try:
-                return read_config(folder)[0]
-            except WorldfmError as exc:
-                raise ConfigError(f"tokenizer.path: {exc}") from None
-        if self.path in TOKENIZER_TIERS:
-            return get_tokenizer_config(self.path)
-        return None
+        return read_tokenizer_config(self.path)
 
     def load(self) -> Any:
-        from worldfm.tokenizers import VideoTokenizer
-
-        try:
-            tok = VideoTokenizer.from_pretrained(self.path)
-        except WorldfmError as exc:
-            raise WorldfmError(
-                f"tokenizer.path: {exc}. Train the tokenizer first, e.g. `worldfm train tokenizer --config "
-                f"configs/tokenizer/cv4x8x8-nano.yaml --out runs/cv4x8x8-nano`"
-            ) from None
-        cfg = tok.config
-        if cfg.kind != "continuous":
-            raise ConfigError(
-                f"tokenizer.path: {self.path} is a {cfg.kind} tokenizer; the diffusion model needs a CV one"
-            )
-        if cfg.latent_mean is None or cfg.latent_std is None:
+        """The frozen CV tokenizer (eval mode, no gradients); it must carry latent statistics."""
+        tok = load_frozen_tokenizer(self.path, "continuous", "diffusion model")
+        if tok.config.latent_mean is None or tok.config.latent_std is None:
             raise ConfigError(
                 f"tokenizer.path: {self.path} has no latent_mean/latent_std (export it with the tokenizer recipe)"
             )
-        return tok.eval().requires_grad_(False)
-
-
-@dataclass(frozen=True)
-class TextSpec:
-    """`text`: MiniLM token truncation."""
-
-    max_tokens: int = 64
-
-    def __post_init__(self) -> None:
-        if not 2 <= self.max_tokens <= 512:
-            raise ConfigError(f"text.max_tokens must be in [2, 512], got {self.max_tokens!r}")
+        return tok
 
 
 @dataclass(frozen=True)
@@ -233,25 +227,31 @@ class PredictExportSpec:
     roll_frames: int | None = None
 
     def __post_init__(self) -> None:
-        from worldfm.world.diffusion.pipeline import SamplerConfig
-
-        if self.dtype not in ("bfloat16", "float16", "float32"):
-            raise ConfigError(f"export.dtype must be bfloat16, float16 or float32, got {self.dtype!r}")
-        if not self.fps > 0:
-            raise ConfigError(f"export.fps must be > 0, got {self.fps!r}")
-        try:
-            SamplerConfig(self.sampler, self.steps, self.guidance, self.shift)
-        except ConfigError as exc:
-            raise ConfigError(f"export.{exc}") from None
+        check_pipeline_export(self.dtype, self.fps, self.sampler_config)
 
     def sampler_config(self) -> Any:
+        """The default `SamplerConfig` stored with the exported pipeline."""
         from worldfm.world.diffusion.pipeline import SamplerConfig
 
         return SamplerConfig(self.sampler, self.steps, self.guidance, self.shift)
 
 
 @dataclass(frozen=True)
-class PredictRecipe:
+class PredictRecipe(WorldRecipe):
+    """A parsed Predict recipe: one field per section (see the module docstring)."""
+
+    SECTIONS: ClassVar[tuple[str, ...]] = SECTIONS
+    SPECS: ClassVar[tuple[Callable[..., Any], ...]] = (
+        PredictModelSpec,
+        TokenizerSpec,
+        TextSpec,
+        parse_data,
+        ConditioningSpec,
+        DiffusionSpec,
+        CacheSpec,
+        TrainerConfig,
+        PredictExportSpec,
+    )  # how each of SECTIONS is built
     model: PredictModelSpec
     tokenizer: TokenizerSpec
     text: TextSpec
@@ -263,17 +263,6 @@ class PredictRecipe:
     export: PredictExportSpec
     source: str | None = None
 
-    def to_dict(self) -> dict[str, Any]:
-        out = to_plain({k: getattr(self, k) for k in SECTIONS})
-        out["train"] = self.train.to_dict()
-        return out
-
-    def with_train(self, **changes: Any) -> PredictRecipe:
-        try:
-            return dataclasses.replace(self, train=self.train.replace(**changes))
-        except TypeError as exc:
-            raise ConfigError(f"train: {exc}") from exc
-
     def dit_config(self, tokenizer_config: Any, action_dim: int) -> Any:
         """The DiT config for this tokenizer and data, checked against the clips."""
         cfg = self.model.config(
@@ -282,22 +271,13 @@ class PredictRecipe:
             tokenizer_config.spatial_factor,
             action_dim,
         )
-        tf, sf = cfg.temporal_factor, cfg.spatial_factor
-        if (self.data.clip_length - 1) % tf:
-            raise ConfigError(
-                f"data.clip_length must be 1 + k*{tf} (the tokenizer's temporal factor), got {self.data.clip_length}"
-            )
-        frames = 1 + (self.data.clip_length - 1) // tf
+        frames = latent_frame_count(self.data, cfg.temporal_factor)
         if frames != cfg.sample_frames:
             raise ConfigError(
                 f"data.clip_length {self.data.clip_length} gives {frames} latent frames, but model.sample_frames is "
                 f"{cfg.sample_frames} (clip_length {cfg.window_frames}); change one of them"
             )
-        if self.data.size != cfg.sample_size * sf:
-            raise ConfigError(
-                f"data.datasets size {self.data.size} px gives {self.data.size / sf:g} latent rows, but model.sample_size is "
-                f"{cfg.sample_size} ({cfg.resolution} px); change one of them"
-            )
+        check_frame_size(self.data, cfg, "latent rows")
         if max(self.conditioning.latent_frames) >= cfg.sample_frames:
             raise ConfigError(
                 f"conditioning.latent_frames {list(self.conditioning.latent_frames)} must leave a frame to predict "
@@ -305,30 +285,12 @@ class PredictRecipe:
             )
         return cfg
 
+    world_config = dit_config
+
 
 def parse_predict_recipe(data: Mapping[str, Any], source: str | None = None) -> PredictRecipe:
     """A recipe mapping -> PredictRecipe, checking every key and value (the tokenizer folder is read at run time)."""
-    if not isinstance(data, Mapping):
-        raise ConfigError(f"a recipe must be a mapping, got {type(data).__name__}")
-    check_keys(data, SECTIONS, "")
-    recipe = PredictRecipe(
-        model=build(PredictModelSpec, section(data, "model"), "model"),
-        tokenizer=build(TokenizerSpec, section(data, "tokenizer"), "tokenizer"),
-        text=build(TextSpec, section(data, "text", required=False), "text"),
-        data=parse_data(section(data, "data")),
-        conditioning=build(ConditioningSpec, section(data, "conditioning", required=False), "conditioning"),
-        diffusion=build(DiffusionSpec, section(data, "diffusion", required=False), "diffusion"),
-        cache=build(CacheSpec, section(data, "cache", required=False), "cache"),
-        train=build(TrainerConfig, section(data, "train", required=False), "train"),
-        export=build(PredictExportSpec, section(data, "export", required=False), "export"),
-        source=source,
-    )
-    # When the tokenizer's config can be read now (a tier name or an existing folder), check that model,
-    # tokenizer and clips fit; otherwise the run checks it once the tokenizer is loaded.
-    tok_config = recipe.tokenizer.config_if_readable()
-    if tok_config is not None:
-        recipe.dit_config(tok_config, 0)
-    return recipe
+    return PredictRecipe.parse(data, source)
 
 
 def load_predict_recipe(path: str | os.PathLike[str]) -> PredictRecipe:
@@ -337,128 +299,33 @@ def load_predict_recipe(path: str | os.PathLike[str]) -> PredictRecipe:
 
 
 # ----- latent cache -----
-class CachedClips:
+class CachedClips(EncodedClips):
     """Clips with their latents precomputed: item i -> {"latents" (C, T, h, w), "caption", "actions",
     "has_actions"}; `epoch_indices` is the underlying clips' visiting order (same shuffle and shards)."""
 
-    def __init__(
-        self,
-        clips: Any,
-        latents: torch.Tensor,
-        actions: torch.Tensor,
-        has_actions: torch.Tensor,
-        captions: list[str],
-    ) -> None:
-        self.clips, self.latents, self.actions, self.has_actions, self.captions = (
-            clips,
-            latents,
-            actions,
-            has_actions,
-            captions,
-        )
+    KEY = "latents"
 
-    def __len__(self) -> int:
-        return self.latents.shape[0]
+    @staticmethod
+    def encode_batch(tokenizer: Any, video: torch.Tensor) -> torch.Tensor:
+        return tokenizer.normalize_latents(tokenizer.encode(video)).cpu()
 
-    def __getitem__(self, i: int) -> dict[str, Any]:
-        i = int(i)
-        return {
-            "latents": self.latents[i],
-            "caption": self.captions[i],
-            "actions": self.actions[i],
-            "has_actions": self.has_actions[i],
-        }
-
-    def epoch_indices(self, epoch: int) -> Any:
-        return self.clips.epoch_indices(epoch)
+    @property
+    def latents(self) -> torch.Tensor:
+        """All clips' normalised latents `(N, C, T, h, w)`."""
+        return self.encoded
 
 
-def _cache_key(tokenizer: Any, clips: Any, data: DataSpec) -> str:
-    text = json.dumps(
-        {"tokenizer": to_plain(tokenizer.config.to_dict()), "data": to_plain(data), "clips": len(clips)},
-        sort_keys=True,
-    )
-    weights = hashlib.sha256()
-    for v in tokenizer.state_dict().values():
-        weights.update(v.detach().cpu().float().numpy().tobytes())
-    return hashlib.sha256(text.encode() + weights.digest()).hexdigest()[:16]
-
-
-@torch.no_grad()
-def encode_clips(
-    tokenizer: Any,
-    clips: Any,
-    batch_size: int,
-    device: torch.device,
-    log: Callable[[str], None] | None = None,
-) -> dict[str, Any]:
-    """Every clip of `clips` (a map-style dataset of CLIP_KEYS items) -> normalised latents and the rest."""
-    latents, actions, has, captions = [], [], [], []
-    start = time.perf_counter()
-    n = len(clips)
-    for lo in range(0, n, batch_size):
-        items = [clips[i] for i in range(lo, min(n, lo + batch_size))]
-        video = torch.stack([it["video"] for it in items]).to(device)
-        latents.append(tokenizer.normalize_latents(tokenizer.encode(video)).cpu())
-        actions.extend(torch.as_tensor(it["actions"]) for it in items)
-        has.extend(bool(it["has_actions"]) for it in items)
-        captions.extend(str(it["caption"]) for it in items)
-        if log and (lo // batch_size) % 50 == 49:
-            log(f"  encoded {lo + len(items)}/{n} clips ({time.perf_counter() - start:.0f} s)")
-    return {
-        "latents": torch.cat(latents),
-        "actions": torch.stack(actions).float(),
-        "has_actions": torch.tensor(has, dtype=torch.bool),
-        "captions": captions,
-    }
-
-
-def cached_clips(
-    tokenizer: Any,
-    clips: Any,
-    data: DataSpec,
-    path: Path,
-    batch_size: int,
-    device: torch.device,
-    log: Callable[[str], None] | None = None,
-) -> CachedClips:
-    """Load `path` if it holds these clips' latents for this tokenizer, else encode them (rank 0) and save."""
-    from safetensors.torch import load_file, save_file
-
-    key = _cache_key(tokenizer, clips, data)
-    if wdist.get_rank() == 0 and not _cache_matches(path, key):
-        if log:
-            log(f"encoding {len(clips)} clips with the frozen tokenizer into {path}")
-        enc = encode_clips(tokenizer, clips, batch_size, device, log)
-        tensors = {k: enc[k].contiguous() for k in ("latents", "actions", "has_actions")}
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp")
-        save_file(tensors, str(tmp), metadata={"key": key, "captions": json.dumps(enc["captions"])})
-        os.replace(tmp, path)
-    wdist.barrier()
-    from safetensors import safe_open
-
-    with safe_open(str(path), framework="pt") as f:
-        captions = json.loads(f.metadata()["captions"])
-    t = load_file(str(path))
-    return CachedClips(clips, t["latents"], t["actions"], t["has_actions"], captions)
-
-
-def _cache_matches(path: Path, key: str) -> bool:
-    if not path.is_file():
-        return False
-    from safetensors import safe_open
-
-    try:
-        with safe_open(str(path), framework="pt") as f:
-            return (f.metadata() or {}).get("key") == key
-    except Exception:  # a truncated or foreign file is simply rebuilt
-        return False
+# Every clip of `clips` (a map-style dataset of CLIP_KEYS items) -> normalised latents and the rest.
+encode_clips = CachedClips.encode
+# Load `path` if it holds these clips' latents for this tokenizer, else encode them (rank 0) and save.
+cached_clips = CachedClips.cached
 
 
 # ----- the task -----
-class PredictTask:
+class PredictTask(FrozenEncoderTask):
     """`TrainTask` for the diffusion world model (see the module docstring)."""
+
+    KEY = "latents"
 
     def __init__(
         self,
@@ -488,10 +355,7 @@ class PredictTask:
             "latents": z0,
             "frame_mask": frame_mask_from_counts(counts, z0.shape[2], z0.device),
         }
-        captions = list(batch["caption"])
-        text, mask = self.text_encoder.encode(captions)
-        has_text = torch.tensor([bool(c.strip()) for c in captions], device=z0.device)  # "" = no caption
-        fields.update(text=text.to(z0.device), text_mask=mask.to(z0.device) & has_text[:, None])
+        fields.update(self.caption_fields(list(batch["caption"]), z0.device))
         if self.action_dim:
             fields.update(actions=batch["actions"].float(), has_actions=batch["has_actions"].to(torch.bool))
         return Condition(**fields)
@@ -532,9 +396,6 @@ class PredictTask:
         per_sample = self.flow_loss(model, z0, cond, t, noise)
         return per_sample.mean(), {"given_frames": counts.float().mean()}
 
-    def batch_size(self, batch: Any) -> int:
-        return int((batch["latents"] if "latents" in batch else batch["video"]).shape[0])
-
     def validate(self, model: nn.Module, batches: Iterable[Any]) -> dict[str, float]:
         """Flow loss (EMA model) at fixed times t in {0.25, 0.5, 0.75} with fixed noise, as Text2World
         (no frame given) and Video2World (first latent frame given), no dropout: comparable across runs."""
@@ -565,23 +426,17 @@ class PredictTask:
 
 # ----- export and run -----
 def _model_card(recipe: PredictRecipe, config: Any, result: TrainResult, record: dict[str, Any]) -> str:
-    data = ", ".join(
-        f"{d.scenario} ({d.episodes} episodes x {d.frames} frames, {d.size}px)" for d in recipe.data.datasets
-    )
-    val = ", ".join(f"{k} {v:.4g}" for k, v in (record.get("val") or {}).items()) or "not measured"
     return (
         f"# {config.name}\n\n"
         f"Latent diffusion world model (DiT, rectified flow) over `{record['tokenizer']}` latents: "
         f"{record['parameters']:,} parameters, {config.window_frames}-frame windows at {config.resolution} px; "
         f"Text2World, Video2World and action-conditioned Video2World with one set of weights.\n\n"
-        f"- Training data: worldfm sim mixture: {data}; clips of {recipe.data.clip_length} frames.\n"
-        f"- Training: {result.step} steps of {recipe.train.batch_size} x {record['world_size']} clips, "
-        f"{record['wall_seconds'] / 60:.1f} min, seed {recipe.train.seed}; weights are the EMA (decay {recipe.train.ema_decay}).\n"
-        f"- Held-out flow loss (EMA): {val}.\n"
+        + data_line(recipe.data)
+        + training_line(recipe, result, record, "clips")
+        + f"- Held-out flow loss (EMA): {scores_text(record.get('val'))}.\n"
         f"- Default sampling: {recipe.export.sampler}, {recipe.export.steps} steps, guidance {recipe.export.guidance}.\n"
-        f"- Guardrails: on by default in every pipeline (prompt pre-guard, face blur and content checks on "
-        f"outputs, fail closed); outputs carry the worldfm watermark and, as mp4, a signed C2PA manifest.\n\n"
-        f"Recipe and full record: `{RECORD_FILE}`.\n"
+        + GUARDRAILS_NOTE
+        + RECORD_NOTE
     )
 
 
@@ -599,45 +454,20 @@ def export_pipeline(
     from worldfm.world.diffusion.dit import DiT
     from worldfm.world.diffusion.pipeline import PredictPipeline
 
-    ema = trainer.ema.module
-    model = DiT(ema.config)
-    model.load_state_dict(ema.state_dict())
-    pipe = PredictPipeline(
-        model.cpu(),
-        tokenizer.cpu(),
+    sampler = recipe.export.sampler_config()
+    return export_world_pipeline(
+        trainer,
+        recipe,
+        result,
+        DiT,
+        PredictPipeline,
+        tokenizer,
         text_encoder,
-        recipe.export.sampler_config(),
-        recipe.export.fps,
-        recipe.export.roll_frames,
+        sampler,
+        _model_card,
+        out_dir,
+        log,
     )
-    pipe.save_pretrained(out_dir, dtype=recipe.export.dtype)
-    record: dict[str, Any] = {
-        "model": ema.config.name,
-        "tokenizer": recipe.tokenizer.path,
-        "recipe": recipe.to_dict(),
-        "recipe_file": recipe.source,
-        "steps": result.step,
-        "stop_reason": result.stop_reason,
-        "wall_seconds": round(result.wall_seconds, 1),
-        "world_size": trainer.info.world_size,
-        "device": str(trainer.device),
-        "precision": trainer.precision,
-        "parameters": model.num_parameters(),
-        "val": result.val,
-        "torch": torch.__version__,
-        "python": platform.python_version(),
-        "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-    }
-    for name, text in (
-        (RECORD_FILE, json.dumps(record, indent=2) + "\n"),
-        ("README.md", _model_card(recipe, ema.config, result, record)),
-    ):
-        tmp = out_dir / f".{name}.tmp"
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, out_dir / name)
-    if log:
-        log(f"exported the pipeline ({recipe.export.dtype}) to {out_dir}")
-    return out_dir
 
 
 def run_predict_recipe(
@@ -651,74 +481,20 @@ def run_predict_recipe(
 
     Works alone or under torchrun (DDP; data sharded by rank; rank 0 encodes the cache and writes).
     Returns a summary dict (steps, stop reason, wall time, val scores, export path on rank 0)."""
-    from worldfm.text.encoder import TextEncoder, TextEncoderConfig
     from worldfm.world.diffusion.dit import DiT
 
-    out = Path(out)
-    info = wdist.init_distributed(device)
-    try:
-        say = log if info.is_main else None
-        tokenizer = recipe.tokenizer.load().to(info.device)
-        text_encoder = TextEncoder(TextEncoderConfig(max_tokens=recipe.text.max_tokens), device=info.device)
-        paths = ensure_datasets(recipe.data, log=say)
-        train_clips, val_clips = build_clip_data(recipe.data, paths, seed=recipe.train.seed, keys=CLIP_KEYS)
-        action_dim = int(train_clips[0]["actions"].shape[-1])
-        config = recipe.dit_config(tokenizer.config, action_dim)
-        train_data: Any = train_clips
-        val_data: Any = val_clips
-        if recipe.cache.latents:
-            bs = recipe.train.val_batch_size or recipe.train.batch_size
-            train_data = cached_clips(
-                tokenizer, train_clips, recipe.data, out / CACHE_FILE, bs, info.device, say
-            )
-            if val_clips is not None:
-                val_data = cached_clips(
-                    tokenizer, val_clips, recipe.data, out / f"val_{CACHE_FILE}", bs, info.device, say
-                )
-        torch.manual_seed(recipe.train.seed)  # same initial weights on every rank
-        model = DiT(config)
-        torch.manual_seed(recipe.train.seed + info.rank)  # per-rank stream for noise, times and dropout
-        fingerprint = {
-            "model": to_plain(config.to_dict()),
-            "tokenizer": to_plain(tokenizer.config.to_dict()),
-            "text": to_plain(recipe.text),
-            "data": to_plain(recipe.data),
-            "conditioning": to_plain(recipe.conditioning),
-            "diffusion": to_plain(recipe.diffusion),
-        }
-        task = PredictTask(tokenizer, text_encoder, recipe.conditioning, recipe.diffusion, action_dim)
-        trainer = Trainer(
-            model,
-            task,
-            train_data,
-            recipe.train,
-            out,
-            val_data=val_data,
-            dist_info=info,
-            fingerprint=fingerprint,
-            log=log,
-        )
-        if say:
-            say(
-                f"{config.name}: {model.num_parameters():,} parameters, {config.tokens()} tokens per clip, action_dim "
-                f"{action_dim}; {len(train_data)} training clips, {len(val_data) if val_data is not None else 0} validation "
-                f"clips of {recipe.data.clip_length} frames at {recipe.data.size}px"
-            )
-        result = trainer.fit(resume=resume)
-        summary: dict[str, Any] = {
-            "steps": result.step,
-            "stop_reason": result.stop_reason,
-            "wall_seconds": round(result.wall_seconds, 1),
-            "val": result.val,
-            "run_dir": str(out),
-        }
-        if info.is_main:
-            summary["export"] = str(
-                export_pipeline(trainer, recipe, result, tokenizer, text_encoder, out / EXPORT_DIR, log=say)
-            )
-        wdist.barrier()
-    except BaseException:
-        wdist.cleanup(wait=False)
-        raise
-    wdist.cleanup()
-    return summary
+    prepare = world_run(
+        recipe,
+        cache=cached_clips if recipe.cache.latents else None,
+        cache_file=CACHE_FILE,
+        network=DiT,
+        task=lambda tok, text, config, action_dim: PredictTask(
+            tok, text, recipe.conditioning, recipe.diffusion, action_dim
+        ),
+        fingerprint={"diffusion": to_plain(recipe.diffusion)},
+        unit="clip",
+        export=lambda trainer, result, tok, text, out_dir, say: export_pipeline(
+            trainer, recipe, result, tok, text, out_dir, log=say
+        ),
+    )
+    return run_training(recipe, out, prepare, resume=resume, device=device, log=log)

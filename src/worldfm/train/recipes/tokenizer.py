@@ -20,14 +20,11 @@ clips in its config for continuous tokenizers, a model card, and `training_recor
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
-import platform
-import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from torch import nn
@@ -35,12 +32,47 @@ from torch import nn
 from worldfm.errors import ConfigError, UnknownNameError
 from worldfm.train import distributed as wdist
 from worldfm.train.losses import LossWeights, reconstruction_loss
-from worldfm.train.recipes.common import build, check_keys, load_recipe, section, to_plain
+from worldfm.train.recipes.common import (
+    RecipeMethods,
+    build_sections,
+    check_export_dtype,
+    check_keys,
+    load_recipe,
+    to_plain,
+)
 from worldfm.train.recipes.data import DataSpec, build_clip_data, ensure_datasets, parse_data
+from worldfm.train.recipes.run import (
+    EXPORT_DIR,
+    RECORD_FILE,
+    RECORD_NOTE,
+    RunParts,
+    data_line,
+    recipe_fields,
+    record_json,
+    run_training,
+    scores_text,
+    seeded_model,
+    training_line,
+    training_record,
+    write_text_atomic,
+)
 from worldfm.train.trainer import Trainer, TrainerConfig, TrainResult
 
-EXPORT_DIR = "export"
-RECORD_FILE = "training_record.json"
+__all__ = [
+    "EXPORT_DIR",
+    "RECORD_FILE",
+    "ExportSpec",
+    "ModelSpec",
+    "TokenizerLossSpec",
+    "TokenizerRecipe",
+    "TokenizerTask",
+    "export_tokenizer",
+    "latent_statistics",
+    "load_tokenizer_recipe",
+    "parse_tokenizer_recipe",
+    "run_tokenizer_recipe",
+]
+
 SECTIONS = ("model", "data", "loss", "train", "export")
 
 
@@ -100,14 +132,16 @@ class ExportSpec:
     latent_stats_clips: int = 64
 
     def __post_init__(self) -> None:
-        if self.dtype not in ("bfloat16", "float16", "float32"):
-            raise ConfigError(f"export.dtype must be bfloat16, float16 or float32, got {self.dtype!r}")
+        check_export_dtype(self.dtype)
         if self.latent_stats_clips < 1:
             raise ConfigError(f"export.latent_stats_clips must be >= 1, got {self.latent_stats_clips!r}")
 
 
 @dataclass(frozen=True)
-class TokenizerRecipe:
+class TokenizerRecipe(RecipeMethods):
+    """A parsed tokenizer recipe: one field per section (see the module docstring)."""
+
+    SECTIONS: ClassVar[tuple[str, ...]] = SECTIONS
     model: ModelSpec
     data: DataSpec
     loss: TokenizerLossSpec
@@ -115,38 +149,18 @@ class TokenizerRecipe:
     export: ExportSpec
     source: str | None = None  # the file it came from
 
-    def to_dict(self) -> dict[str, Any]:
-        out = to_plain({k: getattr(self, k) for k in SECTIONS})
-        out["train"] = self.train.to_dict()
-        return out
-
     def tokenizer_config(self) -> Any:
         return self.model.config()
-
-    def with_train(self, **changes: Any) -> TokenizerRecipe:
-        """A copy with some `train` settings changed (e.g. from the command line)."""
-        try:
-            return dataclasses.replace(self, train=self.train.replace(**changes))
-        except TypeError as exc:
-            raise ConfigError(f"train: {exc}") from exc
 
 
 def parse_tokenizer_recipe(data: Mapping[str, Any], source: str | None = None) -> TokenizerRecipe:
     """A recipe mapping -> TokenizerRecipe, checking every key and value and the model/data fit."""
-    if not isinstance(data, Mapping):
-        raise ConfigError(f"a recipe must be a mapping, got {type(data).__name__}")
-    check_keys(data, SECTIONS, "")
-    model = build(ModelSpec, section(data, "model"), "model")
-    if not isinstance(model.overrides, dict):
-        raise ConfigError(f"model.overrides must be a mapping, got {model.overrides!r}")
-    recipe = TokenizerRecipe(
-        model=model,
-        data=parse_data(section(data, "data")),
-        loss=build(TokenizerLossSpec, section(data, "loss", required=False), "loss"),
-        train=build(TrainerConfig, section(data, "train", required=False), "train"),
-        export=build(ExportSpec, section(data, "export", required=False), "export"),
-        source=source,
+    # (`build` already refuses `model.overrides` that is not a mapping, so no per-section check is needed here.)
+    specs = dict(
+        zip(SECTIONS, (ModelSpec, parse_data, TokenizerLossSpec, TrainerConfig, ExportSpec), strict=True)
     )
+    recipe = TokenizerRecipe(**build_sections(data, specs, ("model", "data")), source=source)
+    model = recipe.model
     cfg = recipe.tokenizer_config()
     tf, sf = cfg.temporal_factor, cfg.spatial_factor
     if (recipe.data.clip_length - 1) % tf:
@@ -243,23 +257,16 @@ def latent_statistics(
 
 
 def _model_card(recipe: TokenizerRecipe, config: Any, result: TrainResult, record: dict[str, Any]) -> str:
-    data = ", ".join(
-        f"{d.scenario} ({d.episodes} episodes x {d.frames} frames, {d.size}px)" for d in recipe.data.datasets
-    )
-    val = record.get("val_exported") or record.get("val") or {}
-    scores = ", ".join(f"{k} {v:.4g}" for k, v in val.items()) or "not measured"
+    scores = scores_text(record.get("val_exported") or record.get("val"))
     kind = "continuous (CV)" if config.kind == "continuous" else "discrete (DV, FSQ)"
     return (
         f"# {config.name}\n\n"
         f"Causal video tokenizer, {kind}, {config.temporal_factor}x{config.spatial_factor}x{config.spatial_factor} "
         f"compression, {record['parameters']:,} parameters.\n\n"
-        f"- Training data: worldfm sim mixture: {data}; clips of {recipe.data.clip_length} frames; "
-        f"last {recipe.data.val_episodes} episodes of each dataset held out.\n"
-        f"- Training: {result.step} steps of {recipe.train.batch_size} x {record['world_size']} clips "
-        f"(x{recipe.train.grad_accum} accumulation), {record['wall_seconds'] / 60:.1f} min, seed {recipe.train.seed}; "
-        f"weights are the EMA (decay {recipe.train.ema_decay}).\n"
-        f"- Held-out scores (EMA, exported {recipe.export.dtype} weights): {scores}.\n\n"
-        f"Recipe and full record: `{RECORD_FILE}`.\n"
+        + data_line(recipe.data, held_out=True)
+        + training_line(recipe, result, record, "clips", extra=f" (x{recipe.train.grad_accum} accumulation)")
+        + f"- Held-out scores (EMA, exported {recipe.export.dtype} weights): {scores}.\n\n"
+        + RECORD_NOTE
     )
 
 
@@ -289,24 +296,8 @@ def export_tokenizer(
         )
         config = config.replace(latent_mean=tuple(mean), latent_std=tuple(std))
         stats = {"latent_mean": mean, "latent_std": std}
-    record: dict[str, Any] = {
-        "tokenizer": config.name,
-        "recipe": recipe.to_dict(),
-        "recipe_file": recipe.source,
-        "seed": recipe.train.seed,
-        "steps": result.step,
-        "stop_reason": result.stop_reason,
-        "wall_seconds": round(result.wall_seconds, 1),
-        "world_size": trainer.info.world_size,
-        "device": str(trainer.device),
-        "precision": trainer.precision,
-        "parameters": model.num_parameters(),
-        "val": result.val,  # EMA model in float32 during training
-        **stats,
-        "torch": torch.__version__,
-        "python": platform.python_version(),
-        "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-    }
+    head = {"tokenizer": config.name, **recipe_fields(recipe), "seed": recipe.train.seed}
+    record = training_record(trainer, result, model.num_parameters(), head, tail=stats)
     if trainer.val_data is not None:
         loader = torch.utils.data.DataLoader(trainer.val_data, batch_size=bs)
         with torch.no_grad():
@@ -317,9 +308,7 @@ def export_tokenizer(
     final.save_pretrained(
         out_dir, dtype=recipe.export.dtype, model_card=_model_card(recipe, config, result, record)
     )
-    tmp = out_dir / f".{RECORD_FILE}.tmp"
-    tmp.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
-    os.replace(tmp, out_dir / RECORD_FILE)
+    write_text_atomic(out_dir / RECORD_FILE, record_json(record))
     if log:
         shown = ", ".join(f"{k} {v:.4g}" for k, v in record.get("val_exported", {}).items())
         log(f"exported {config.name} ({recipe.export.dtype}) to {out_dir}" + (f": {shown}" if shown else ""))
@@ -340,52 +329,31 @@ def run_tokenizer_recipe(
     """
     from worldfm.tokenizers import VideoTokenizer
 
-    out = Path(out)
-    info = wdist.init_distributed(device)
-    try:
-        say = log if info.is_main else None
+    def prepare(info: wdist.DistInfo, out: Path, say: Callable[[str], None] | None) -> RunParts:
         tok_config = recipe.tokenizer_config()
         paths = ensure_datasets(recipe.data, log=say)
         train_clips, val_clips = build_clip_data(recipe.data, paths, seed=recipe.train.seed, keys=("video",))
-        torch.manual_seed(recipe.train.seed)  # same initial weights on every rank
-        model = VideoTokenizer(tok_config)
-        torch.manual_seed(recipe.train.seed + info.rank)  # per-rank stream for anything random later
+        model = seeded_model(lambda: VideoTokenizer(tok_config), recipe.train.seed, info.rank)
         fingerprint = {
             "model": to_plain(tok_config.to_dict()),
             "data": to_plain(recipe.data),
             "loss": to_plain(recipe.loss),
         }
-        trainer = Trainer(
+        banner = (
+            f"{tok_config.name}: {model.num_parameters():,} parameters; {len(train_clips)} training clips, "
+            f"{len(val_clips) if val_clips is not None else 0} validation clips of {recipe.data.clip_length} "
+            f"frames at {recipe.data.size}px"
+        )
+        return RunParts(
             model,
             TokenizerTask(recipe.loss),
             train_clips,
-            recipe.train,
-            out,
-            val_data=val_clips,
-            dist_info=info,
-            fingerprint=fingerprint,
-            log=log,
+            val_clips,
+            fingerprint,
+            banner,
+            lambda trainer, result, out_dir, say: export_tokenizer(
+                trainer, recipe, result, train_clips, out_dir, log=say
+            ),
         )
-        if say:
-            say(
-                f"{tok_config.name}: {model.num_parameters():,} parameters; {len(train_clips)} training clips, "
-                f"{len(val_clips) if val_clips is not None else 0} validation clips of {recipe.data.clip_length} "
-                f"frames at {recipe.data.size}px"
-            )
-        result = trainer.fit(resume=resume)
-        summary: dict[str, Any] = {
-            "steps": result.step,
-            "stop_reason": result.stop_reason,
-            "wall_seconds": round(result.wall_seconds, 1),
-            "val": result.val,
-            "run_dir": str(out),
-        }
-        if info.is_main:
-            export = export_tokenizer(trainer, recipe, result, train_clips, out / EXPORT_DIR, log=say)
-            summary["export"] = str(export)
-        wdist.barrier()
-    except BaseException:
-        wdist.cleanup(wait=False)
-        raise
-    wdist.cleanup()
-    return summary
+
+    return run_training(recipe, out, prepare, resume=resume, device=device, log=log)

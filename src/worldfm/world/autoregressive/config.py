@@ -5,17 +5,15 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 from worldfm.errors import ConfigError
-
-
-def _int(v: Any) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool)
+from worldfm.world.config_base import TransformerConfig
+from worldfm.world.config_base import is_int as _int
 
 
 @dataclass(frozen=True)
-class ARConfig:
+class ARConfig(TransformerConfig):
     """Everything needed to build an `ARTransformer`; mirrors its constructor.
 
     The network reads DV token indices `(B, T, h, w)` int64 in [0, prod(fsq_levels)) (T latent frames
@@ -49,6 +47,8 @@ class ARConfig:
     sample_size: int = 8
     name: str = field(default="custom", compare=False)
 
+    KIND: ClassVar[str] = "AR"
+
     def __post_init__(self) -> None:
         if isinstance(self.fsq_levels, list):
             object.__setattr__(self, "fsq_levels", tuple(self.fsq_levels))
@@ -61,30 +61,12 @@ class ARConfig:
                 f"fsq_levels must be a non-empty list of integers >= 2, got {self.fsq_levels!r}"
             )
         positive = ("temporal_factor", "spatial_factor", "width", "depth", "heads", "text_dim")
-        for key in (*positive, "sample_frames", "sample_size"):
-            if not _int(getattr(self, key)) or getattr(self, key) < 1:
-                raise ConfigError(f"{key} must be an integer >= 1, got {getattr(self, key)!r}")
-        if not _int(self.action_dim) or self.action_dim < 0:
-            raise ConfigError(f"action_dim must be an integer >= 0, got {self.action_dim!r}")
-        if self.width % self.heads:
-            raise ConfigError(f"width {self.width} does not split into {self.heads} heads")
-        head = self.width // self.heads
-        if head % 2 or head < 6:
-            raise ConfigError(f"head dimension width/heads = {head} must be even and >= 6 (3D RoPE)")
-        for key in ("mlp_ratio", "rope_theta"):
-            v = getattr(self, key)
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v <= 0:
-                raise ConfigError(f"{key} must be a number > 0, got {v!r}")
-        if self.rope_theta <= 1:
-            raise ConfigError(f"rope_theta must be > 1, got {self.rope_theta!r}")
-        if not isinstance(self.qk_norm, bool):
-            raise ConfigError(f"qk_norm must be true or false, got {self.qk_norm!r}")
+        self._check_ints((*positive, "sample_frames", "sample_size"), 1)
+        self._check_ints(("action_dim",), 0)
+        self._check_heads()
+        self._check_numbers(("mlp_ratio", "rope_theta"))
 
-    # ----- derived sizes -----
-    @property
-    def head_dim(self) -> int:
-        return self.width // self.heads
-
+    # ----- derived sizes (head_dim, window_frames, resolution: TransformerConfig) -----
     @property
     def codebook_size(self) -> int:
         return math.prod(self.fsq_levels)
@@ -94,34 +76,13 @@ class ARConfig:
         """Tokens of one latent frame of the training window (`sample_size ** 2`)."""
         return self.sample_size * self.sample_size
 
-    @property
-    def window_frames(self) -> int:
-        """Video frames of one training window: `1 + (sample_frames - 1) * temporal_factor`."""
-        return 1 + (self.sample_frames - 1) * self.temporal_factor
-
-    @property
-    def resolution(self) -> int:
-        """Video side in pixels of the training window."""
-        return self.sample_size * self.spatial_factor
-
     def tokens(self, frames: int | None = None, size: int | None = None) -> int:
         """Tokens of a latent window (default: the training window)."""
         side = size or self.sample_size
         return (frames or self.sample_frames) * side * side
 
-    # ----- (de)serialisation -----
+    # ----- (de)serialisation (from_dict, replace: TransformerConfig) -----
     def to_dict(self) -> dict[str, Any]:
         out = dataclasses.asdict(self)
         out["fsq_levels"] = list(self.fsq_levels)
         return out
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> ARConfig:
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ConfigError(f"unknown AR config keys {unknown}; expected some of {sorted(known)}")
-        return cls(**data)
-
-    def replace(self, **changes: Any) -> ARConfig:
-        return dataclasses.replace(self, **changes)

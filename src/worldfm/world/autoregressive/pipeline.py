@@ -37,9 +37,7 @@ A pipeline folder:
 
 from __future__ import annotations
 
-import json
 import math
-import os
 import time
 from pathlib import Path
 from typing import Any
@@ -47,24 +45,27 @@ from typing import Any
 import numpy as np
 import torch
 
-from worldfm.errors import ConfigError, GuardrailBlocked, WorldfmError
-from worldfm.tokenizers.pretrained import atomic_file
-from worldfm.world.autoregressive.registry import AR_PIPELINE_CLASSES, MODEL_INDEX, resolve_ar_pipeline_path
+from worldfm.errors import ConfigError
+from worldfm.world.autoregressive.registry import AR_PIPELINE_CLASSES, resolve_ar_pipeline_path
 from worldfm.world.autoregressive.sampling import ARSamplingConfig, Progress, plan_windows, rolling_generate
 from worldfm.world.autoregressive.transformer import ARContext
-from worldfm.world.diffusion.conditioning import Condition, latent_frames_for
-from worldfm.world.diffusion.pipeline import Guardrail, WorldOutput, request_ids, resolve_guardrail
-from worldfm.world.diffusion.samplers import sample_seeds
-from worldfm.world.outputs import post_guard, watermark_videos
-from worldfm.world.pipeline_folder import read_pipeline_index, read_settings
+from worldfm.world.diffusion.conditioning import Condition
+from worldfm.world.pipeline_base import FORMAT_VERSION, MODEL_INDEX, Guardrail, WorldOutput, WorldPipeline
 
-FORMAT_VERSION = 1
+__all__ = ["FORMAT_VERSION", "MODEL_INDEX", "ARPipeline", "ARText2WorldPipeline", "ARVideo2WorldPipeline"]
 
 
-class ARPipeline:
+class ARPipeline(WorldPipeline):
     """Composes a DV `VideoTokenizer`, a `TextEncoder`, an `ARTransformer` and sampling settings; see
     the module docstring. `generate` does every mode; `ARText2WorldPipeline` and
     `ARVideo2WorldPipeline` are the mode-specific front doors and share the folder format."""
+
+    PIPELINE_CLASSES = AR_PIPELINE_CLASSES
+    SETTINGS_KEY = "sampling"
+    SETTINGS_CLASS = ARSamplingConfig
+    TRANSFORMER_CLASS = "ARTransformer"
+    OTHER_FAMILY_HINT = "diffusion pipelines load with PredictPipeline"
+    _resolve = staticmethod(resolve_ar_pipeline_path)
 
     def __init__(
         self,
@@ -77,16 +78,10 @@ class ARPipeline:
         guardrail: Guardrail | str = "default",
         watermark: bool = True,
     ) -> None:
-        self.transformer = transformer.eval()
-        self.tokenizer = tokenizer.eval()
-        self.text_encoder = text_encoder
         self.sampling = sampling or ARSamplingConfig()
-        self.guardrail: Guardrail | None = resolve_guardrail(guardrail)
-        self.watermark = bool(watermark)
-        if not fps > 0:
-            raise ConfigError(f"fps must be > 0, got {fps!r}")
-        self.fps = float(fps)
-        ac, tc = transformer.config, tokenizer.config
+        super().__init__(transformer, tokenizer, text_encoder, fps, roll_frames, guardrail, watermark)
+
+    def _check_tokenizer(self, ac: Any, tc: Any) -> None:
         if tc.kind != "discrete":
             raise ConfigError(
                 f"the autoregressive world model needs a discrete (DV) tokenizer, got a {tc.kind} one"
@@ -98,71 +93,30 @@ class ARPipeline:
         ]
         if mismatch:
             raise ConfigError(f"transformer and tokenizer disagree: {', '.join(mismatch)}")
-        if text_encoder is not None and text_encoder.dim != ac.text_dim:
+
+    def _check_roll_frames(self, roll_frames: int | None) -> int:
+        """Latent frames kept when rolling; by default about half the window."""
+        window = self.transformer.config.sample_frames
+        roll = int(roll_frames) if roll_frames is not None else max(1, window // 2)
+        if isinstance(roll_frames, bool) or not 1 <= roll < window:
             raise ConfigError(
-                f"text encoder width {text_encoder.dim} differs from the transformer's text_dim {ac.text_dim}"
+                f"roll_frames (latent frames kept when rolling) must be in [1, {window}), got {roll_frames!r}"
             )
-        # Latent frames kept when rolling; by default about half the window.
-        self.roll_frames = int(roll_frames) if roll_frames is not None else max(1, ac.sample_frames // 2)
-        if isinstance(roll_frames, bool) or not 1 <= self.roll_frames < ac.sample_frames:
-            raise ConfigError(
-                f"roll_frames (latent frames kept when rolling) must be in [1, {ac.sample_frames}), got {roll_frames!r}"
-            )
+        return roll
 
-    # ----- properties -----
-    @property
-    def device(self) -> torch.device:
-        return next(self.transformer.parameters()).device
+    def _size_rule(self) -> tuple[int, str]:
+        return self.transformer.config.spatial_factor, "the tokenizer's factor"
 
-    @property
-    def window_frames(self) -> int:
-        return self.transformer.config.window_frames
+    def _index_class_name(self) -> str:
+        # Subclasses outside this module save as the base class, which every AR loader reads.
+        name = type(self).__name__
+        return name if name in AR_PIPELINE_CLASSES else "ARPipeline"
 
-    @property
-    def resolution(self) -> int:
-        return self.transformer.config.resolution
+    @staticmethod
+    def _load_transformer(folder: Path) -> Any:
+        from worldfm.world.autoregressive.transformer import ARTransformer
 
-    def to(self, device: str | torch.device) -> ARPipeline:
-        self.transformer.to(device)
-        self.tokenizer.to(device)
-        if self.text_encoder is not None:
-            self.text_encoder.to(device)
-        return self
-
-    # ----- input checks -----
-    def _check_int(self, name: str, value: Any, low: int) -> int:
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
-            raise ConfigError(f"{name} must be an integer >= {low}, got {value!r}")
-        return int(value)
-
-    def _check_actions(self, actions: Any, frames: int) -> torch.Tensor | None:
-        if actions is None:
-            return None
-        a_dim = self.transformer.config.action_dim
-        arr = (
-            np.asarray(actions, dtype=np.float64)
-            if not isinstance(actions, torch.Tensor)
-            else actions.double().cpu().numpy()
-        )
-        if arr.ndim != 2:
-            raise ConfigError(f"actions must be a (frames - 1, A) array, got shape {arr.shape}")
-        if a_dim == 0:
-            raise ConfigError(
-                "this world model was trained without actions (action_dim 0); do not pass actions"
-            )
-        if arr.shape[1] < 1 or arr.shape[1] > a_dim:
-            raise ConfigError(
-                f"actions have dimension {arr.shape[1]}; this model takes 1 to {a_dim} values per step"
-            )
-        if arr.shape[0] != frames - 1:
-            raise ConfigError(
-                f"actions need one row per transition: {frames - 1} rows for {frames} frames, got {arr.shape[0]}"
-            )
-        if not np.isfinite(arr).all():
-            raise ConfigError("actions hold NaN or inf values")
-        out = torch.zeros(frames - 1, a_dim)
-        out[:, : arr.shape[1]] = torch.from_numpy(arr).float()
-        return out
+        return ARTransformer.from_pretrained(folder)
 
     def settings(
         self,
@@ -226,91 +180,35 @@ class ARPipeline:
         override the pipeline's sampling defaults. `steps`, `sampler` and `shift` belong to the
         diffusion model and must stay None here. `progress(done, total)` counts sampled tokens."""
         start = time.perf_counter()
-        ac = self.transformer.config
-        tf, sf = ac.temporal_factor, ac.spatial_factor
         for name, value in (("steps", steps), ("sampler", sampler), ("shift", shift)):
             if value is not None:
                 raise ConfigError(
                     f"{name} is a diffusion sampler setting; the autoregressive model samples tokens "
                     f"(use guidance, temperature, top_k, top_p), got {name}={value!r}"
                 )
-        frames = self._check_int("frames", frames, 1)
-        samples = self._check_int("samples", samples, 1)
-        cond_frames = self._check_int("cond_frames", cond_frames, 0)
-        seeds = sample_seeds(seed, samples)
-        settings = self.settings(guidance, temperature, top_k, top_p)
-        if cond_frames:
-            latent_frames_for(cond_frames, tf, "cond_frames")
-            if video is None:
-                raise ConfigError("cond_frames > 0 needs a conditioning video")
-            if (
-                not isinstance(video, np.ndarray)
-                or video.ndim != 4
-                or video.shape[-1] != 3
-                or video.dtype != np.uint8
-            ):
-                raise ConfigError(
-                    f"video must be (T, H, W, 3) uint8, got {getattr(video, 'shape', type(video).__name__)}"
-                )
-            if video.shape[0] < cond_frames:
-                raise ConfigError(
-                    f"the input video has {video.shape[0]} frames, fewer than the {cond_frames} conditioning frames asked for"
-                )
-            if cond_frames >= self.window_frames:
-                raise ConfigError(
-                    f"cond_frames must be smaller than the model's window of {self.window_frames} frames, got {cond_frames}"
-                )
-            if frames <= cond_frames:
-                raise ConfigError(
-                    f"frames ({frames}) counts the conditioning frames and must exceed cond_frames ({cond_frames})"
-                )
-            height, width = video.shape[1:3]
-        else:
-            if video is not None:
-                raise ConfigError("a conditioning video was given with cond_frames 0")
-            height, width = size if size is not None else (ac.resolution, ac.resolution)
-        if height % sf or width % sf:
-            raise ConfigError(
-                f"frame size {width}x{height} must be a multiple of {sf} pixels (the tokenizer's factor); "
-                f"resize the video first"
-            )
-        act = self._check_actions(actions, frames)
-        if prompt is not None and not isinstance(prompt, str):
-            raise ConfigError(f"prompt must be a string, got {type(prompt).__name__}")
-        if generation_id is not None and (
-            isinstance(generation_id, bool)
-            or not isinstance(generation_id, (int, np.integer))
-            or not 0 <= generation_id < 2**32
-        ):
-            raise ConfigError(f"generation_id must be an integer in [0, 2**32), got {generation_id!r}")
-        prompt_decision = None
-        if prompt is not None and self.guardrail is not None:
-            prompt_decision = self.guardrail.check_prompt(prompt)
-            if not prompt_decision.allowed:
-                raise GuardrailBlocked("prompt", prompt_decision, self.guardrail.name)
-
+        req = self._request(
+            start, frames, video, cond_frames, prompt, actions, samples, seed, size, fps, generation_id,
+            lambda: self.settings(guidance, temperature, top_k, top_p),
+        )  # fmt: skip
+        ac = self.transformer.config
+        tf, sf = ac.temporal_factor, ac.spatial_factor
+        frames, samples, cond_frames, settings = req.frames, req.samples, req.cond_frames, req.settings
         device = self.device
-        text = mask = None
-        if prompt:
-            if self.text_encoder is None:
-                raise ConfigError("this pipeline has no text encoder; it cannot take a prompt")
-            text, mask = self.text_encoder.encode([prompt])
-            text, mask = text.to(device).expand(samples, -1, -1), mask.to(device).expand(samples, -1)
-        h, w = height // sf, width // sf
+        h, w = req.height // sf, req.width // sf
         total = 1 + math.ceil((frames - 1) / tf)
         prefix = None
         if cond_frames:
-            prefix = self._encode(video[:cond_frames]).expand(
+            prefix = self._encode(req.video[:cond_frames]).expand(
                 samples, -1, -1, -1
             )  # same input for every sample
 
         def context(first: int, n: int) -> tuple[ARContext, ARContext | None]:
             fields: dict[str, torch.Tensor] = {}
-            if text is not None:
-                fields.update(text=text, text_mask=mask)
-            if act is not None:
+            if req.text is not None:
+                fields.update(text=req.text, text_mask=req.text_mask)
+            if req.actions is not None:
                 # window frame j >= 1 (latent frame first + j) is reached by rows (first+j-1)*tf .. (first+j)*tf - 1
-                rows = act[first * tf : (first + n - 1) * tf]
+                rows = req.actions[first * tf : (first + n - 1) * tf]
                 rows = torch.nn.functional.pad(
                     rows, (0, 0, 0, (n - 1) * tf - rows.shape[0])
                 )  # past `frames`: 0
@@ -320,7 +218,6 @@ class ARPipeline:
             guided = settings.guidance != 1 and cond.differs_from_unconditional()
             return ctx, self.transformer.context(cond.unconditional(), samples, n) if guided else None
 
-        generators = [torch.Generator().manual_seed(s) for s in seeds]
         tokens = rolling_generate(
             self.transformer,
             prefix,
@@ -328,7 +225,7 @@ class ARPipeline:
             (h, w),
             context,
             settings,
-            generators,
+            req.generators,
             self.roll_frames,
             use_cache=use_cache,
             progress=progress,
@@ -338,162 +235,19 @@ class ARPipeline:
         )
         out = self._decode(tokens)[:, :frames]  # (K, frames, H, W, 3)
         if cond_frames:
-            out[:, :cond_frames] = video[:cond_frames]
-        videos, guard_record = post_guard(self.guardrail, np.ascontiguousarray(out), prompt_decision)
-        watermarks: list[str | None] = [None] * samples
-        if self.watermark:
-            ids = (
-                [(generation_id + i) % 2**32 for i in range(samples)]
-                if generation_id is not None
-                else request_ids(
-                    seeds, frames, video[:cond_frames] if cond_frames else None, prompt, act, settings
-                )
-            )
-            videos, watermarks = watermark_videos(videos, ids, ac.name, start=cond_frames)
-        return WorldOutput(
-            videos=videos,
-            seeds=seeds,
-            fps=float(fps) if fps is not None else self.fps,
-            cond_frames=cond_frames,
-            windows=windows,
-            seconds=time.perf_counter() - start,
-            guardrail=self.guardrail.name if self.guardrail is not None else "off",
-            settings=settings.to_dict(),
-            guardrails=guard_record,
-            watermarks=watermarks,
-            model=ac.name,
-        )
-
-    # ----- save / load -----
-    def save_pretrained(self, path: str | os.PathLike[str], dtype: str = "bfloat16") -> Path:
-        """Write the pipeline folder (see the module docstring); weights in `dtype`."""
-        folder = Path(path)
-        if folder.exists() and not folder.is_dir():
-            raise WorldfmError(f"{folder}: exists and is not a folder")
-        folder.mkdir(parents=True, exist_ok=True)
-        self.transformer.save_pretrained(folder / "transformer", dtype=dtype)
-        self.tokenizer.save_pretrained(folder / "tokenizer", dtype=dtype)
-        if self.text_encoder is not None:
-            self.text_encoder.save_pretrained(folder / "text_encoder")
-        (folder / "sampling").mkdir(exist_ok=True)
-        with atomic_file(folder / "sampling" / "config.json") as tmp:
-            tmp.write_text(
-                json.dumps({"_class_name": "ARSamplingConfig", **self.sampling.to_dict()}, indent=2) + "\n"
-            )
-        index = {
-            "_class_name": "ARPipeline"
-            if type(self).__name__ not in AR_PIPELINE_CLASSES
-            else type(self).__name__,
-            "_format_version": FORMAT_VERSION,
-            "transformer": ["worldfm", "ARTransformer"],
-            "tokenizer": ["worldfm", "VideoTokenizer"],
-            "text_encoder": ["worldfm", "TextEncoder"] if self.text_encoder is not None else None,
-            "sampling": ["worldfm", "ARSamplingConfig"],
-            "fps": self.fps,
-            "roll_frames": self.roll_frames,
-        }
-        with atomic_file(folder / MODEL_INDEX) as tmp:
-            tmp.write_text(json.dumps(index, indent=2) + "\n")
-        return folder
-
-    @classmethod
-    def from_pretrained(
-        cls,
-        name_or_path: str | os.PathLike[str],
-        guardrail: Guardrail | str = "default",
-        device: str | torch.device = "cpu",
-        watermark: bool = True,
-    ) -> ARPipeline:
-        """Load a pipeline folder or a shipped tier (`ar-nano`); float32 weights on `device`.
-        `guardrail` and `watermark` as in the constructor (on by default)."""
-        from worldfm.text.encoder import TextEncoder
-        from worldfm.tokenizers import VideoTokenizer
-        from worldfm.world.autoregressive.transformer import ARTransformer
-
-        folder = resolve_ar_pipeline_path(name_or_path)
-        index = read_pipeline_index(
-            folder, AR_PIPELINE_CLASSES, FORMAT_VERSION, "diffusion pipelines load with PredictPipeline"
-        )
-        sampling = read_settings(folder / "sampling", ARSamplingConfig)
-        text_encoder = (
-            TextEncoder.from_pretrained(folder / "text_encoder", device=device)
-            if index.get("text_encoder")
-            else None
-        )
-        pipe = cls(
-            ARTransformer.from_pretrained(folder / "transformer"),
-            VideoTokenizer.from_pretrained(folder / "tokenizer"),
-            text_encoder,
-            sampling=sampling,
-            fps=float(index.get("fps", 10.0)),
-            roll_frames=index.get("roll_frames"),
-            guardrail=guardrail,
-            watermark=watermark,
-        )
-        return pipe.to(device)
+            out[:, :cond_frames] = req.video[:cond_frames]
+        return self._finish(req, np.ascontiguousarray(out), windows)
 
 
 class ARText2WorldPipeline(ARPipeline):
-    """Text -> video. `pipe(prompt, frames=None, samples=1, seed=0, ...)`; frames default: one window."""
+    """Text -> video. `pipe(prompt, frames=None, samples=1, seed=0, ...)`; frames default: one window.
+    Token sampling settings (`temperature`, `top_k`, `top_p`, `use_cache`) pass through by keyword."""
 
-    def __call__(
-        self,
-        prompt: str,
-        frames: int | None = None,
-        samples: int = 1,
-        seed: int = 0,
-        guidance: float | None = None,
-        actions: Any = None,
-        progress: Progress | None = None,
-        generation_id: int | None = None,
-        **sampling: Any,
-    ) -> WorldOutput:
-        if not isinstance(prompt, str) or not prompt.strip():
-            raise ConfigError("Text2World needs a non-empty prompt")
-        return self.generate(
-            frames if frames is not None else self.window_frames,
-            prompt=prompt,
-            actions=actions,
-            samples=samples,
-            seed=seed,
-            guidance=guidance,
-            progress=progress,
-            generation_id=generation_id,
-            **sampling,
-        )
+    __call__ = WorldPipeline.text2world
 
 
 class ARVideo2WorldPipeline(ARPipeline):
-    """Video (+ optional prompt and actions) -> the video continued to `frames` frames in total."""
+    """Video (+ optional prompt and actions) -> the video continued to `frames` frames in total.
+    Token sampling settings (`temperature`, `top_k`, `top_p`, `use_cache`) pass through by keyword."""
 
-    def __call__(
-        self,
-        video: np.ndarray,
-        frames: int,
-        cond_frames: int = 1,
-        prompt: str | None = None,
-        actions: Any = None,
-        samples: int = 1,
-        seed: int = 0,
-        guidance: float | None = None,
-        fps: float | None = None,
-        progress: Progress | None = None,
-        generation_id: int | None = None,
-        **sampling: Any,
-    ) -> WorldOutput:
-        if cond_frames < 1:
-            raise ConfigError(f"Video2World needs cond_frames >= 1, got {cond_frames}")
-        return self.generate(
-            frames,
-            video=video,
-            cond_frames=cond_frames,
-            prompt=prompt or None,
-            actions=actions,
-            samples=samples,
-            seed=seed,
-            guidance=guidance,
-            fps=fps,
-            progress=progress,
-            generation_id=generation_id,
-            **sampling,
-        )
+    __call__ = WorldPipeline.video2world

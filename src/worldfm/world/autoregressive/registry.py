@@ -18,7 +18,7 @@ from typing import Any
 
 from worldfm.errors import UnknownNameError, WorldfmError
 from worldfm.world.autoregressive.config import ARConfig
-from worldfm.world.pipeline_folder import MODEL_INDEX
+from worldfm.world.pipeline_folder import MODEL_INDEX, resolve_pipeline_folder
 from worldfm.world.pipeline_folder import not_shipped as shipping_error
 
 AR_TIERS: dict[str, dict[str, Any]] = {
@@ -70,20 +70,6 @@ def is_ar_model(name_or_path: str | os.PathLike[str]) -> bool:
 
 def resolve_ar_pipeline_path(name_or_path: str | os.PathLike[str]) -> Path:
     """An AR pipeline folder for a path or a shipped tier name; clear errors for anything else."""
-    text = os.fspath(name_or_path)
-    path = Path(text)
-    if path.is_dir():
-        if not (path / MODEL_INDEX).is_file():
-            raise WorldfmError(f"{path}: not a world model pipeline folder (no {MODEL_INDEX})")
-        return path
-    if text in AR_TIERS:
-        shipped = _shipped_dir() / text
-        if (shipped / MODEL_INDEX).is_file():
-            return shipped
-        raise not_shipped(text)
-    if path.exists():
-        raise WorldfmError(f"{path}: is a file; expected a world model pipeline folder with {MODEL_INDEX}")
-    raise WorldfmError(
-        f"unknown autoregressive world model {text!r}: not a folder and not a tier; expected a pipeline "
-        f"folder or one of: {', '.join(AR_TIERS)}"
+    return resolve_pipeline_folder(
+        name_or_path, AR_TIERS, _shipped_dir, not_shipped, "autoregressive world model"
     )

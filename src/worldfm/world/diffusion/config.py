@@ -2,20 +2,15 @@
 
 from __future__ import annotations
 
-import dataclasses
-import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import ClassVar
 
 from worldfm.errors import ConfigError
-
-
-def _int(v: Any) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool)
+from worldfm.world.config_base import TransformerConfig
 
 
 @dataclass(frozen=True)
-class DiTConfig:
+class DiTConfig(TransformerConfig):
     """Everything needed to build a `DiT`; mirrors its constructor.
 
     The network maps noisy normalised CV latents `(B, latent_channels, T, h, w)` (any T, h, w with h,
@@ -55,6 +50,8 @@ class DiTConfig:
     timestep_scale: float = 1000.0
     name: str = field(default="custom", compare=False)
 
+    KIND: ClassVar[str] = "DiT"
+
     def __post_init__(self) -> None:
         positive = (
             "latent_channels",
@@ -65,63 +62,19 @@ class DiTConfig:
             "heads",
             "text_dim",
         )
-        for key in (*positive, "sample_frames", "sample_size"):
-            if not _int(getattr(self, key)) or getattr(self, key) < 1:
-                raise ConfigError(f"{key} must be an integer >= 1, got {getattr(self, key)!r}")
-        for key in ("action_dim", "adaln_lora_rank"):
-            if not _int(getattr(self, key)) or getattr(self, key) < 0:
-                raise ConfigError(f"{key} must be an integer >= 0, got {getattr(self, key)!r}")
+        self._check_ints((*positive, "sample_frames", "sample_size"), 1)
+        self._check_ints(("action_dim", "adaln_lora_rank"), 0)
         if self.patch_size not in (1, 2) or isinstance(self.patch_size, bool):
             raise ConfigError(f"patch_size must be 1 or 2, got {self.patch_size!r}")
-        if self.width % self.heads:
-            raise ConfigError(f"width {self.width} does not split into {self.heads} heads")
-        head = self.width // self.heads
-        if head % 2 or head < 6:
-            raise ConfigError(f"head dimension width/heads = {head} must be even and >= 6 (3D RoPE)")
+        self._check_heads()
         if self.sample_size % self.patch_size:
             raise ConfigError(
                 f"sample_size {self.sample_size} is not a multiple of patch_size {self.patch_size}"
             )
-        for key in ("mlp_ratio", "rope_theta", "timestep_scale"):
-            v = getattr(self, key)
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v <= 0:
-                raise ConfigError(f"{key} must be a number > 0, got {v!r}")
-        if self.rope_theta <= 1:
-            raise ConfigError(f"rope_theta must be > 1, got {self.rope_theta!r}")
-        if not isinstance(self.qk_norm, bool):
-            raise ConfigError(f"qk_norm must be true or false, got {self.qk_norm!r}")
+        self._check_numbers(("mlp_ratio", "rope_theta", "timestep_scale"))
 
-    # ----- derived sizes -----
-    @property
-    def head_dim(self) -> int:
-        return self.width // self.heads
-
-    @property
-    def window_frames(self) -> int:
-        """Video frames of one training window: `1 + (sample_frames - 1) * temporal_factor`."""
-        return 1 + (self.sample_frames - 1) * self.temporal_factor
-
-    @property
-    def resolution(self) -> int:
-        """Video side in pixels of the training window."""
-        return self.sample_size * self.spatial_factor
-
+    # ----- derived sizes (head_dim, window_frames, resolution: TransformerConfig) -----
     def tokens(self, frames: int | None = None, size: int | None = None) -> int:
         """Tokens of a latent window (default: the training window)."""
         side = (size or self.sample_size) // self.patch_size
         return (frames or self.sample_frames) * side * side
-
-    # ----- (de)serialisation -----
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> DiTConfig:
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ConfigError(f"unknown DiT config keys {unknown}; expected some of {sorted(known)}")
-        return cls(**data)
-
-    def replace(self, **changes: Any) -> DiTConfig:
-        return dataclasses.replace(self, **changes)

@@ -21,7 +21,7 @@ from worldfm.tokenizers.pretrained import (
 )
 from worldfm.world.diffusion.config import DiTConfig
 from worldfm.world.diffusion.registry import PREDICT_TIERS
-from worldfm.world.pipeline_folder import MODEL_INDEX
+from worldfm.world.pipeline_folder import MODEL_INDEX, resolve_pipeline_folder  # noqa: F401  (MODEL_INDEX: old import)
 from worldfm.world.pipeline_folder import not_shipped as shipping_error
 
 if TYPE_CHECKING:
@@ -60,22 +60,6 @@ def not_shipped(name: str) -> WorldfmError:
 
 def resolve_pipeline_path(name_or_path: str | os.PathLike[str]) -> Path:
     """A Predict pipeline folder for a path or a shipped tier name; clear errors for anything else."""
-    text = os.fspath(name_or_path)
-    path = Path(text)
-    if path.is_dir():
-        if not (path / MODEL_INDEX).is_file():
-            raise WorldfmError(f"{path}: not a world model pipeline folder (no {MODEL_INDEX})")
-        return path
-    if text in PREDICT_TIERS:
-        shipped = SHIPPED_WEIGHTS_DIR / text
-        if (shipped / MODEL_INDEX).is_file():
-            return shipped
-        raise not_shipped(text)
-    if path.exists():
-        raise WorldfmError(f"{path}: is a file; expected a world model pipeline folder with {MODEL_INDEX}")
-    if os.sep in text or text.startswith(".") or (os.altsep and os.altsep in text):
-        raise WorldfmError(f"{path}: no such world model folder")
-    raise WorldfmError(
-        f"unknown world model {text!r}: not a folder and not a tier; expected a pipeline folder or one of: "
-        f"{', '.join(PREDICT_TIERS)}"
+    return resolve_pipeline_folder(
+        name_or_path, PREDICT_TIERS, lambda: SHIPPED_WEIGHTS_DIR, not_shipped, "world model", name_paths=True
     )

@@ -1,0 +1,167 @@
+"""The parts the training recipes share (recipes/common.py, run.py, cached.py): section building,
+the export record and model-card lines, atomic writes, the frozen-tokenizer checks and the encoding
+cache (real tiny tokenizers saved to disk, real safetensors files)."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+
+from worldfm.errors import ConfigError, WorldfmError
+from worldfm.tokenizers import TokenizerConfig, VideoTokenizer
+from worldfm.train.recipes.cached import (
+    cache_key,
+    check_tokenizer_kind,
+    latent_frame_count,
+    load_frozen_tokenizer,
+    read_tokenizer_config,
+)
+from worldfm.train.recipes.common import build_sections, check_export_dtype
+from worldfm.train.recipes.data import parse_data
+from worldfm.train.recipes.predict import CachedClips, cached_clips, encode_clips
+from worldfm.train.recipes.run import data_line, scores_text, write_text_atomic
+
+DATA = {
+    "root": "unused",
+    "datasets": [{"scenario": "objects", "episodes": 2, "frames": 9, "size": 16, "seed": 1}],
+    "clip_length": 9,
+}
+
+
+@dataclass(frozen=True)
+class Knob:
+    level: int = 1
+
+
+def tiny_cv(seed: int = 0) -> VideoTokenizer:
+    torch.manual_seed(seed)
+    cfg = TokenizerConfig(
+        kind="continuous",
+        latent_channels=4,
+        widths=(8, 16),
+        depth=1,
+        latent_mean=(0.0, 0.1, -0.1, 0.0),
+        latent_std=(1.0, 0.5, 2.0, 1.0),
+        name="tiny-cv",
+    )
+    return VideoTokenizer(cfg).eval()
+
+
+class Clips:
+    """A map-style clip dataset of CLIP_KEYS items (seeded random video in [-1, 1])."""
+
+    def __init__(self, n: int = 3) -> None:
+        g = torch.Generator().manual_seed(7)
+        self.video = torch.rand(n, 3, 9, 16, 16, generator=g) * 2 - 1
+        self.actions = torch.rand(n, 8, 2, generator=g)
+
+    def __len__(self) -> int:
+        return self.video.shape[0]
+
+    def __getitem__(self, i: int) -> dict[str, Any]:
+        return {
+            "video": self.video[i],
+            "caption": f"clip {i}",
+            "actions": self.actions[i],
+            "has_actions": i % 2 == 0,
+        }
+
+    def epoch_indices(self, epoch: int) -> list[int]:
+        return list(range(len(self)))
+
+
+def test_build_sections_order_required_and_unknown() -> None:
+    specs = {"knob": Knob, "data": parse_data}
+    out = build_sections({"data": DATA}, specs, required=("data",))
+    assert list(out) == ["knob", "data"] and out["knob"] == Knob() and out["data"].clip_length == 9
+    with pytest.raises(ConfigError, match="missing the section 'data'"):
+        build_sections({"knob": {}}, specs, required=("data",))
+    with pytest.raises(ConfigError, match="unknown recipe key 'nob'; expected one of: knob, data"):
+        build_sections({"nob": {}, "data": DATA}, specs, required=("data",))
+    with pytest.raises(ConfigError, match=r"knob\.level must be of type int"):
+        build_sections({"knob": {"level": "x"}, "data": DATA}, specs, required=())
+    with pytest.raises(ConfigError, match="a recipe must be a mapping, got list"):
+        build_sections([], specs, required=())  # type: ignore[arg-type]
+
+
+def test_export_dtype_and_latent_frames() -> None:
+    check_export_dtype("float16")
+    with pytest.raises(ConfigError, match=r"export\.dtype must be bfloat16, float16 or float32, got 'int8'"):
+        check_export_dtype("int8")
+    data = parse_data(DATA)
+    assert latent_frame_count(data, 4) == 3 and latent_frame_count(data, 8) == 2
+    with pytest.raises(ConfigError, match=r"data.clip_length must be 1 \+ k\*3"):
+        latent_frame_count(data, 3)
+
+
+def test_model_card_lines_and_atomic_write(tmp_path: Path) -> None:
+    data = parse_data({**DATA, "val_episodes": 1})
+    assert data_line(data) == (
+        "- Training data: worldfm sim mixture: objects (2 episodes x 9 frames, 16px); clips of 9 frames.\n"
+    )
+    assert data_line(data, held_out=True).endswith("; last 1 episodes of each dataset held out.\n")
+    assert scores_text({"psnr": 31.23456, "clips": 2.0}) == "psnr 31.23, clips 2"
+    assert scores_text(None) == scores_text({}) == "not measured"
+    target = tmp_path / "training_record.json"
+    write_text_atomic(target, "one\n")
+    write_text_atomic(target, "two\n")
+    assert target.read_text() == "two\n" and sorted(p.name for p in tmp_path.iterdir()) == [target.name]
+
+
+def test_frozen_tokenizer_checks(tmp_path: Path) -> None:
+    folder = tiny_cv().save_pretrained(tmp_path / "cv", dtype="float32")
+    assert read_tokenizer_config(str(folder)).kind == "continuous"
+    assert read_tokenizer_config("cv4x8x8-nano").name == "cv4x8x8-nano"
+    assert read_tokenizer_config(str(tmp_path / "missing")) is None
+    tok = load_frozen_tokenizer(str(folder), "continuous", "diffusion model")
+    assert not tok.training and not any(p.requires_grad for p in tok.parameters())
+    with pytest.raises(
+        ConfigError, match="is a continuous tokenizer; the autoregressive model needs a DV one"
+    ):
+        load_frozen_tokenizer(str(folder), "discrete", "autoregressive model")
+    with pytest.raises(ConfigError, match="is a continuous tokenizer; the x needs a DV one"):
+        check_tokenizer_kind(str(folder), tok.config, "discrete", "x")
+    with pytest.raises(
+        WorldfmError, match=re.escape("configs/tokenizer/dv4x8x8-nano.yaml --out runs/dv4x8x8-nano")
+    ):
+        load_frozen_tokenizer(str(tmp_path / "missing"), "discrete", "autoregressive model")
+
+
+def test_encoding_cache_round_trip_reuse_and_rebuild(tmp_path: Path) -> None:
+    tok, clips, data = tiny_cv(0), Clips(), parse_data(DATA)
+    path = tmp_path / "run" / "latent_cache.safetensors"
+    logs: list[str] = []
+    cached = cached_clips(tok, clips, data, path, 2, torch.device("cpu"), logs.append)
+    assert isinstance(cached, CachedClips) and len(cached) == 3 and logs[0].startswith("encoding 3 clips")
+    direct = encode_clips(tok, clips, 3, torch.device("cpu"))  # batch size does not change the result
+    torch.testing.assert_close(cached.latents, direct["latents"])
+    item = cached[1]
+    assert list(item) == ["latents", "caption", "actions", "has_actions"]
+    assert item["caption"] == "clip 1" and not bool(item["has_actions"])
+    torch.testing.assert_close(item["actions"], clips.actions[1])
+    assert cached.epoch_indices(0) == [0, 1, 2]
+
+    before = path.read_bytes()
+    logs.clear()
+    again = cached_clips(tok, clips, data, path, 2, torch.device("cpu"), logs.append)
+    assert logs == [] and path.read_bytes() == before  # same tokenizer and clips: reused as is
+    torch.testing.assert_close(again.latents, cached.latents)
+
+    other = tiny_cv(1)  # other weights: another key, so the file is rebuilt
+    assert cache_key(other, clips, data) != cache_key(tok, clips, data)
+    cached_clips(other, clips, data, path, 2, torch.device("cpu"), logs.append)
+    assert len(logs) == 1 and path.read_bytes() != before
+    path.write_bytes(b"truncated")  # a broken file is rebuilt, not an error
+    rebuilt = cached_clips(tok, clips, data, path, 2, torch.device("cpu"))
+    torch.testing.assert_close(rebuilt.latents, cached.latents)
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="pt") as f:
+        meta = f.metadata()
+    assert meta["key"] == cache_key(tok, clips, data) and json.loads(meta["captions"])[2] == "clip 2"
