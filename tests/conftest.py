@@ -1,6 +1,7 @@
 """Test-wide settings: headless rendering, offline hubs, deterministic torch."""
 
 import os
+from collections.abc import Iterator
 
 os.environ.setdefault("MUJOCO_GL", "egl")
 os.environ.setdefault("SDL_VIDEODRIVER", "offscreen")
@@ -8,6 +9,19 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 
 import pytest
+
+
+@pytest.fixture(autouse=True)
+def one_torch_thread() -> Iterator[None]:
+    """Every test runs torch on one thread: the models under test are tiny, and on a shared 2-core
+    machine an OpenMP barrier waiting for a descheduled second thread makes each op take a scheduler
+    tick (measured 3x slower). Results do not depend on it."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -21,6 +21,7 @@ from worldfm.sim.registry import SCENARIOS
 
 DEMO_TOKENIZER = "cv4x8x8-nano"  # shipped in worldfm/hub/weights
 DEMO_WORLD_MODEL = "predict-nano"
+DEMO_WORLD_MODELS = ("predict-nano", "ar-nano")  # diffusion, then autoregressive
 
 
 def run_demo(
@@ -30,11 +31,12 @@ def run_demo(
     size: int = 64,
     seed: int = 0,
     workers: int = 2,
-    world_model: str | None = DEMO_WORLD_MODEL,
+    world_models: tuple[str, ...] = DEMO_WORLD_MODELS,
     log: Callable[[str], None] = print,
 ) -> dict[str, Any]:
     """Generate `episodes` episodes per scenario under `out/<scenario>` and `out/contact_sheet.png`,
-    round-trip them through the tokenizer and, unless `world_model` is None, predict their future.
+    round-trip them through the tokenizer and predict their future with each of `world_models` (the
+    first one's files are `prediction_<scenario>.mp4` etc., the others' carry the model name).
     Seed 0 keeps the episodes out of the training data (the nano recipes use seeds 1 to 3).
 
     Returns a summary dict with the generation reports and the paths of everything written.
@@ -59,9 +61,11 @@ def run_demo(
     log(f"contact sheet: {sheet}")
     tokenizer = tokenizer_roundtrip(shown, out / "tokenizer_roundtrip.mp4", log=log)
     summary = {"datasets": reports, "contact_sheet": str(sheet), "tokenizer": tokenizer}
-    if world_model is not None:
-        firsts = [e for i, e in enumerate(shown) if i == 0 or e.scenario != shown[i - 1].scenario]
-        summary["world_model"] = predict_episodes(firsts, out, model=world_model, log=log)
+    firsts = [e for i, e in enumerate(shown) if i == 0 or e.scenario != shown[i - 1].scenario]
+    summary["world_models"] = [
+        predict_episodes(firsts, out, model=model, tag="" if i == 0 else f"_{model}", log=log)
+        for i, model in enumerate(world_models)
+    ]
     return summary
 
 
@@ -70,13 +74,15 @@ def predict_episodes(
     out: Path,
     model: str = DEMO_WORLD_MODEL,
     cond_frames: int = 9,
+    tag: str = "",
     log: Callable[[str], None] = print,
 ) -> dict[str, Any]:
-    """Video2World on each episode: condition on its first `cond_frames` frames, caption and actions,
-    predict to the episode's length, guardrails on. Writes `out/prediction_<scenario>.mp4` (the
-    generated video as worldfm hands it out: watermarked, with a signed C2PA manifest),
-    `out/comparison_<scenario>.mp4` (ground truth | prediction) and `out/prediction.png` (per
-    episode: condition, ground truth and prediction rows).
+    """Video2World on each episode with `model` (a diffusion or autoregressive tier or folder):
+    condition on its first `cond_frames` frames, caption and actions, predict to the episode's length,
+    guardrails on. Writes `out/prediction<tag>_<scenario>.mp4` (the generated video as worldfm hands
+    it out: watermarked, with a signed C2PA manifest), `out/comparison<tag>_<scenario>.mp4` (ground
+    truth | prediction) and `out/prediction<tag>.png` (per episode: condition, ground truth and
+    prediction rows).
 
     Returns the model, per-episode PSNR of the predicted frames, timings and the paths.
     """
@@ -84,13 +90,13 @@ def predict_episodes(
     from worldfm.video.io import write_video
     from worldfm.video.metrics import psnr
     from worldfm.video.visualize import contact_sheet, save_image
-    from worldfm.world.diffusion import Video2WorldPipeline
+    from worldfm.world.load import load_world_pipeline
 
-    pipe = Video2WorldPipeline.from_pretrained(model)
+    pipe = load_world_pipeline(model)
     rows, labels, results = [], [], []
     for episode in episodes:
         actions = episode.actions  # None for scenarios without an agent
-        result = pipe(
+        result = pipe.video2world(
             episode.frames,
             frames=len(episode.frames),
             cond_frames=cond_frames,
@@ -100,10 +106,10 @@ def predict_episodes(
         )
         predicted = result.videos[0]
         truth = episode.frames
-        video_path = out / f"prediction_{episode.scenario}.mp4"
+        video_path = out / f"prediction{tag}_{episode.scenario}.mp4"
         info = generation_info(result, 0, "video2world", episode.caption)
         write_generated_video(video_path, predicted, result.fps, info)
-        comparison = out / f"comparison_{episode.scenario}.mp4"
+        comparison = out / f"comparison{tag}_{episode.scenario}.mp4"
         write_video(comparison, np.concatenate([truth, predicted], axis=2), fps=episode.fps)
         score = float(psnr(truth[cond_frames:], predicted[cond_frames:]).per_video)
         results.append(
@@ -128,7 +134,7 @@ def predict_episodes(
             f"{result.seconds:.1f} s (guardrails included), PSNR {score:.1f} dB: {video_path} "
             f"(ground truth | prediction: {comparison})"
         )
-    sheet = save_image(out / "prediction.png", contact_sheet(rows, columns=8, labels=labels))
+    sheet = save_image(out / f"prediction{tag}.png", contact_sheet(rows, columns=8, labels=labels))
     log(f"condition / ground truth / prediction: {sheet}")
     log(f"check a generated file's watermark and signed manifest: worldfm guard verify {results[0]['video']}")
     return {"model": model, "episodes": results, "image": str(sheet)}

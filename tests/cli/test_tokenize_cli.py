@@ -3,7 +3,6 @@
 import json
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -21,14 +20,6 @@ root = typer.Typer()
 root.add_typer(tokenize.app, name="tokenize")  # mounted as cli/main.py does
 WORLDFM = Path(sys.executable).with_name("worldfm")
 TINY = dict(widths=(8, 16), depth=1, patch_spatial=4, patch_temporal=4)
-
-
-@pytest.fixture(autouse=True)
-def _one_thread() -> Iterator[None]:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny convs: a second thread only adds barrier waits on a busy machine
-    yield
-    torch.set_num_threads(threads)
 
 
 def _save_tiny(folder: Path, kind: str) -> Path:

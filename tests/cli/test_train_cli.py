@@ -8,7 +8,6 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -19,15 +18,6 @@ from typer.testing import CliRunner
 from worldfm.cli.main import app
 
 runner = CliRunner()
-
-
-@pytest.fixture(autouse=True)
-def one_torch_thread() -> Iterator[None]:
-    # Tiny models on a busy 2-core machine train many times faster on one thread.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def write_recipe(folder: Path, data_root: Path, episodes: int = 2, frames: int = 9, **train: object) -> Path:

@@ -78,30 +78,10 @@ def _check_out(out: Path) -> None:
 
 
 def _load(model: str, guardrails: bool) -> Any:
-    """The pipeline for `model`: the autoregressive one for an AR tier (ar-nano) or a folder whose
-    model_index.json names an AR pipeline class, else the diffusion one."""
-    import os
+    """The pipeline for `model` (either family; see `worldfm.world.load.load_world_pipeline`)."""
+    from worldfm.world.load import load_world_pipeline
 
-    from worldfm.errors import UnknownNameError
-    from worldfm.world.autoregressive.registry import AR_TIERS, is_ar_model, resolve_ar_pipeline_path
-    from worldfm.world.diffusion.registry import PREDICT_TIERS
-
-    guardrail = "default" if guardrails else "off"
-    path = Path(model)
-    is_path_like = os.sep in model or model.startswith(".") or bool(os.altsep and os.altsep in model)
-    if not path.exists() and not is_path_like and model not in PREDICT_TIERS and model not in AR_TIERS:
-        # A bare name that is no tier: list every tier of both model families.
-        raise UnknownNameError("world model", model, [*PREDICT_TIERS, *AR_TIERS])
-    if is_ar_model(model):
-        from worldfm.world.autoregressive.pipeline import ARPipeline
-
-        resolve_ar_pipeline_path(model)  # fail fast on unshipped models, before reading any input
-        return ARPipeline.from_pretrained(model, guardrail=guardrail)
-    from worldfm.world.diffusion.pipeline import PredictPipeline
-    from worldfm.world.diffusion.pretrained import resolve_pipeline_path
-
-    resolve_pipeline_path(model)  # fail fast on unknown or unshipped models, before reading any input
-    return PredictPipeline.from_pretrained(model, guardrail=guardrail)
+    return load_world_pipeline(model, guardrail="default" if guardrails else "off")
 
 
 def _read_actions(path: Path) -> Any:
