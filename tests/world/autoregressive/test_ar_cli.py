@@ -86,7 +86,7 @@ def test_text2world_with_an_ar_folder(model_dir: Path, tmp_path: Path) -> None:
 def test_ar_errors(model_dir: Path, tmp_path: Path) -> None:
     out = tmp_path / "x.mp4"
     res = runner.invoke(
-        app, ["predict", "text2world", "--prompt", "a ball", "--out", str(out), "--model", "ar-nano"]
+        app, ["predict", "text2world", "--prompt", "a ball", "--out", str(out), "--model", "ar-super"]
     )
     assert res.exit_code != 0 and "not shipped yet" in res.output and "worldfm train ar" in res.output
     res = runner.invoke(

@@ -156,3 +156,11 @@ def test_errors_are_clear(pipe: ARPipeline, text_encoder) -> None:
         ARPipeline(tiny_ar(), cv, text_encoder, guardrail="off")
     with pytest.raises(ConfigError, match="roll_frames"):
         ARPipeline(tiny_ar(), pipe.tokenizer, text_encoder, roll_frames=3, guardrail="off")
+
+
+def test_shipped_ar_nano_loads_and_generates() -> None:
+    pipe = ARVideo2WorldPipeline.from_pretrained("ar-nano", guardrail="off", watermark=False)
+    assert pipe.transformer.config.name == "ar-nano" and pipe.tokenizer.config.name == "dv4x8x8-nano"
+    video = np.full((5, 64, 64, 3), 120, np.uint8)
+    out = pipe(video, frames=9, cond_frames=1, prompt="a red ball rolls", seed=0)
+    assert out.videos.shape == (1, 9, 64, 64, 3) and np.array_equal(out.videos[0, 0], video[0])

@@ -152,7 +152,7 @@ def test_save_load_equality(tmp_path: Path) -> None:
         ARTransformer.from_pretrained(tmp_path)
 
 
-def test_tiers_and_resolution(tmp_path: Path) -> None:
+def test_tiers_and_resolution(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     nano = get_ar_config("ar-nano")
     assert nano.resolution == 64 and nano.window_frames == 17 and nano.tokens() == 320
     assert 3e6 < ARTransformer(nano).num_parameters() < 10e6
@@ -160,8 +160,13 @@ def test_tiers_and_resolution(tmp_path: Path) -> None:
     with pytest.raises(UnknownNameError):
         get_ar_config("ar-huge")
     assert is_ar_model("ar-nano") and not is_ar_model("predict-nano") and not is_ar_model(tmp_path)
+    assert resolve_ar_pipeline_path("ar-nano").name == "ar-nano"  # shipped in the package
+    import worldfm.tokenizers.pretrained as pretrained
+
+    monkeypatch.setattr(pretrained, "SHIPPED_WEIGHTS_DIR", tmp_path / "weights")
     with pytest.raises(WorldfmError, match=r"'ar-nano' are not shipped yet.*worldfm train ar"):
         resolve_ar_pipeline_path("ar-nano")
+    monkeypatch.undo()
     with pytest.raises(WorldfmError, match="GPUs and ship no weights"):
         resolve_ar_pipeline_path("ar-super")
     with pytest.raises(WorldfmError, match="unknown autoregressive world model 'nope'"):
