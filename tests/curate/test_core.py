@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import pytest
 
@@ -40,6 +40,9 @@ class CountClips(Stage):
 @dataclass
 class NeedsEmbedding(CorpusStage):
     inputs: ClassVar[tuple[str, ...]] = ("clips.embedding",)
+
+    def run(self, tasks: list[VideoTask], out: Path) -> dict[str, Any]:
+        return {}
 
 
 def test_task_json_round_trip(tmp_path: Path) -> None:
@@ -83,6 +86,9 @@ def test_check_order() -> None:
         @dataclass
         class Gives(CorpusStage):
             outputs: ClassVar[tuple[str, ...]] = ("clips.embedding",)
+
+            def run(self, tasks: list[VideoTask], out: Path) -> dict[str, Any]:
+                return {}
 
         check_order([Gives(), NeedsEmbedding(), CountClips()])
 

@@ -19,6 +19,7 @@ a pipeline in which a stage reads what no earlier stage produces.
 from __future__ import annotations
 
 import dataclasses
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,7 +44,7 @@ class Resources:
 
 
 @dataclass
-class Stage:
+class Stage(ABC):
     """Base of per-video stages; subclasses are dataclasses whose fields are their parameters."""
 
     name: ClassVar[str] = ""
@@ -51,11 +52,12 @@ class Stage:
     inputs: ClassVar[tuple[str, ...]] = ()
     outputs: ClassVar[tuple[str, ...]] = ()
 
-    def setup(self) -> None:
+    def setup(self) -> None:  # noqa: B027 (an optional hook: most stages need no set-up)
         """Load models and open resources; called once per worker before the first `process`."""
 
+    @abstractmethod
     def process(self, task: VideoTask) -> VideoTask | None:
-        raise NotImplementedError
+        """The task with this stage's work done (clips cut, scored, filtered...), or None to drop it."""
 
     def params(self) -> dict[str, Any]:
         """The stage's parameters as JSON (they go into the run's config fingerprint)."""
@@ -63,17 +65,17 @@ class Stage:
 
 
 @dataclass
-class CorpusStage:
+class CorpusStage(ABC):
     """Base of corpus-wide stages: `run(tasks, out)` sees every task (sorted by video id)."""
 
     name: ClassVar[str] = ""
     inputs: ClassVar[tuple[str, ...]] = ()
     outputs: ClassVar[tuple[str, ...]] = ()
 
+    @abstractmethod
     def run(self, tasks: list[VideoTask], out: Path) -> dict[str, Any]:
         """Update the tasks in place (e.g. drop duplicate clips) or write outputs under `out`;
         returns a JSON summary for the run report."""
-        raise NotImplementedError
 
     def params(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if not f.name.startswith("_")}

@@ -13,6 +13,7 @@ import hashlib
 import json
 import os
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -146,7 +147,7 @@ class Request:
 
 
 # ----- the shared pipeline -----
-class WorldPipeline:
+class WorldPipeline(ABC):
     """A tokenizer + text encoder + transformer + sampling settings + guardrail; the base of
     `PredictPipeline` and `ARPipeline`. Subclasses set the class attributes below, set their
     settings attribute (named `SETTINGS_KEY`) before calling `__init__`, and implement
@@ -185,33 +186,35 @@ class WorldPipeline:
         self.roll_frames = self._check_roll_frames(roll_frames)
 
     # ----- family hooks -----
+    @abstractmethod
     def _check_tokenizer(self, config: Any, tokenizer_config: Any) -> None:
         """Raise ConfigError if the tokenizer does not fit the transformer."""
-        raise NotImplementedError
 
+    @abstractmethod
     def _check_roll_frames(self, roll_frames: int | None) -> int:
         """The frames kept when rolling (a default for None), checked."""
-        raise NotImplementedError
 
+    @abstractmethod
     def _size_rule(self) -> tuple[int, str]:
         """(pixels that frame sides must be a multiple of, why) for the frame-size error."""
-        raise NotImplementedError
 
+    @abstractmethod
     def generate(self, frames: int, **kwargs: Any) -> WorldOutput:
-        raise NotImplementedError
+        """Sample `frames`-frame videos for one request (the family's sampling loop)."""
 
     def _index_class_name(self) -> str:
         """The `_class_name` that `save_pretrained` writes into model_index.json."""
         return type(self).__name__
 
     @staticmethod
+    @abstractmethod
     def _resolve(name_or_path: str | os.PathLike[str]) -> Path:
         """The pipeline folder for a path or a shipped tier name."""
-        raise NotImplementedError
 
     @staticmethod
+    @abstractmethod
     def _load_transformer(folder: Path) -> Any:
-        raise NotImplementedError
+        """The family's transformer from the folder's transformer/ subfolder."""
 
     # ----- properties -----
     @property
