@@ -95,15 +95,17 @@ def edit(recipe: dict[str, Any], dotted: str, value: Any) -> dict[str, Any]:
 
 
 def test_shipped_configs_parse() -> None:
-    assert {p.stem for p in CONFIGS} == {"predict-nano", "predict-super"}
+    assert {p.stem for p in CONFIGS} == {"predict-nano", "predict-nano-stage2", "predict-super"}
     for path in CONFIGS:
         recipe = load_predict_recipe(path)
-        assert recipe.model.tier == path.stem
+        assert recipe.model.tier == path.stem.removesuffix("-stage2")
+        if path.stem.endswith("-stage2"):  # a second stage starts from the first stage's export
+            assert recipe.model.init_from == f"runs/{recipe.model.tier}/export"
         assert {d.scenario for d in recipe.data.datasets} == {"objects", "robot", "driving"}
         text = path.read_text()
         assert "Launch" in text and "worldfm train predict" in text
         tok = recipe.tokenizer.path  # a shipped tier name, or runs/<tokenizer tier>/export
-        tok = tok.split("/")[1] if "/" in tok else tok
+        tok = (tok.split("/")[1] if "/" in tok else tok).removesuffix("-stage2")
         recipe.dit_config(__import__("worldfm.tokenizers", fromlist=["x"]).get_tokenizer_config(tok), 4)
 
 
@@ -220,3 +222,13 @@ def test_tiny_training_run_exports_a_loadable_pipeline(tmp_path: Path) -> None:
     more = run_predict_recipe(recipe.with_train(max_steps=3), tmp_path / "run", log=logs.append)
     assert more["steps"] == 3
     assert not any(line.startswith("encoding") for line in logs[-10:])
+    # A second stage (model.init_from: the export) with a vanishing learning rate exports the same
+    # weights (up to that step: Adam moves each weight by about the learning rate, a few float32 ulps).
+    stage2 = parse_predict_recipe(
+        edit(tiny_recipe(tmp_path / "data", tok, max_steps=1, lr=1e-12), "model.init_from", str(export))
+    )
+    again = Path(run_predict_recipe(stage2, tmp_path / "stage2")["export"])
+    first, second = (Video2WorldPipeline.from_pretrained(f).transformer for f in (export, again))
+    for (name, a), b in zip(first.state_dict().items(), second.state_dict().values(), strict=True):
+        assert torch.allclose(a, b, rtol=0, atol=1e-10), name
+    assert "Initial weights" in (again / "README.md").read_text()

@@ -60,7 +60,9 @@ def test_shipped_configs_parse() -> None:
     } <= names
     for path in CONFIGS:
         recipe = load_tokenizer_recipe(path)
-        assert recipe.tokenizer_config().name == path.stem
+        assert recipe.tokenizer_config().name == path.stem.removesuffix("-stage2")
+        if path.stem.endswith("-stage2"):  # a second stage starts from the first stage's export
+            assert recipe.model.init_from == f"runs/{path.stem.removesuffix('-stage2')}/export"
         assert {d.scenario for d in recipe.data.datasets} == {"objects", "robot", "driving"}
         assert "Launch" in path.read_text()  # each says how to launch it
 
@@ -174,3 +176,22 @@ def test_existing_dataset_must_match_the_recipe(sim_root: Path) -> None:
     renamed.symlink_to(path)
     with pytest.raises(DatasetError, match="episodes 3 \\(recipe: 5\\)"):
         ensure_datasets(parse_tokenizer_recipe(wrong).data)
+
+
+def test_init_from_starts_from_an_earlier_export(tmp_path: Path, sim_root: Path) -> None:
+    from worldfm.tokenizers import VideoTokenizer
+    from worldfm.train.recipes.tokenizer import run_tokenizer_recipe
+
+    first = run_tokenizer_recipe(parse_tokenizer_recipe(tiny_recipe(sim_root, max_steps=2)), tmp_path / "s1")
+    start = VideoTokenizer.from_pretrained(first["export"])
+    # A second stage with a vanishing learning rate exports the weights it started from.
+    stage2 = edit(tiny_recipe(sim_root, max_steps=1, lr=1e-12), "model.init_from", str(first["export"]))
+    second = run_tokenizer_recipe(parse_tokenizer_recipe(stage2), tmp_path / "s2")
+    again = VideoTokenizer.from_pretrained(second["export"])
+    for (name, a), b in zip(start.state_dict().items(), again.state_dict().values(), strict=True):
+        assert torch.equal(a, b), name
+    assert "Initial weights" in (Path(second["export"]) / "README.md").read_text()
+    # A different architecture is refused before any training, naming the source.
+    wider = edit(stage2, "model.overrides.widths", [32, 32])
+    with pytest.raises(ConfigError, match=r"model\.init_from .* does not fit .*other shape"):
+        run_tokenizer_recipe(parse_tokenizer_recipe(wider), tmp_path / "s3")

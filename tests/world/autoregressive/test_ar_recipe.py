@@ -79,10 +79,12 @@ def shared(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 
 
 def test_shipped_configs_parse() -> None:
-    assert {p.stem for p in CONFIGS} == {"ar-nano", "ar-super"}
+    assert {p.stem for p in CONFIGS} == {"ar-nano", "ar-nano-stage2", "ar-super"}
     for path in CONFIGS:
         recipe = load_ar_recipe(path)
-        assert recipe.model.tier == path.stem
+        assert recipe.model.tier == path.stem.removesuffix("-stage2")
+        if path.stem.endswith("-stage2"):  # a second stage starts from the first stage's export
+            assert recipe.model.init_from == f"runs/{recipe.model.tier}/export"
         assert recipe.data.clip_length >= 17
 
 
@@ -145,6 +147,12 @@ def test_tiny_training_run_exports_a_loadable_pipeline(shared: tuple[Path, Path]
     video = np.full((5, 16, 16, 3), 100, np.uint8)
     out = pipe(video, frames=9, cond_frames=1, prompt="a box falls", actions=np.zeros((8, 4)))
     assert out.videos.shape == (1, 9, 16, 16, 3) and np.array_equal(out.videos[0, 0], video[0])
+    # A second stage starts from this export's transformer; another architecture is refused.
+    stage2 = edit(tiny_recipe(data, tok, max_steps=1), "model.init_from", str(export))
+    assert run_ar_recipe(parse_ar_recipe(stage2), tmp_path / "stage2")["steps"] == 1
+    wider = edit(stage2, "model.overrides.width", 2 * pipe.transformer.config.width)
+    with pytest.raises(ConfigError, match=r"model\.init_from .* does not fit"):
+        run_ar_recipe(parse_ar_recipe(wider), tmp_path / "stage3")
 
 
 def test_resume_equals_uninterrupted(shared: tuple[Path, Path], tmp_path: Path) -> None:

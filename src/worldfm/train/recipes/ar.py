@@ -72,6 +72,7 @@ from worldfm.train.recipes.run import (
     RECORD_FILE,
     RECORD_NOTE,
     data_line,
+    init_line,
     run_training,
     scores_text,
     training_line,
@@ -106,10 +107,15 @@ DERIVED = ("fsq_levels", "temporal_factor", "spatial_factor", "action_dim")  # s
 
 @dataclass(frozen=True)
 class ARModelSpec:
-    """`model`: a tier of `worldfm.world.autoregressive.AR_TIERS` plus ARConfig field overrides."""
+    """`model`: a tier of `worldfm.world.autoregressive.AR_TIERS` plus ARConfig field overrides.
+
+    `init_from` (optional): a pipeline folder (e.g. an earlier run's `export/`) or shipped model name
+    whose transformer weights start the training instead of a random init (same architecture; a fresh
+    optimizer, schedule and EMA: a second stage, e.g. over a retrained tokenizer's latents or on more data)."""
 
     tier: str
     overrides: dict[str, Any] = field(default_factory=dict)
+    init_from: str | None = None
 
     def __post_init__(self) -> None:
         from worldfm.world.autoregressive.config import ARConfig
@@ -362,6 +368,7 @@ def _model_card(recipe: ARRecipe, config: Any, result: TrainResult, record: dict
         f"{config.window_frames}-frame windows at {config.resolution} px ({config.tokens()} tokens); Text2World, "
         f"Video2World and action-conditioned Video2World with one set of weights.\n\n"
         + data_line(recipe.data)
+        + init_line(recipe.model.init_from)
         + training_line(recipe, result, record, "windows")
         + f"- Held-out cross-entropy (EMA): {scores_text(record.get('val'))}.\n"
         f"- Default sampling: temperature {e.temperature}, top-k {e.top_k}, top-p {e.top_p}, guidance {e.guidance}.\n"

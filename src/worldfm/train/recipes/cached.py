@@ -34,6 +34,7 @@ from worldfm.train.recipes.run import (
     record_json,
     seeded_model,
     training_record,
+    warm_start,
     write_text_atomic,
 )
 from worldfm.train.trainer import Trainer, TrainResult
@@ -466,6 +467,13 @@ def world_run(
                     tokenizer, val_clips, r.data, out / f"val_{cache_file}", bs, info.device, say
                 )
         model = seeded_model(lambda: network(config), r.train.seed, info.rank)
+        init_from = r.model.init_from
+        if init_from is not None:
+            from worldfm.world.load import load_world_pipeline
+
+            warm_start(model, load_world_pipeline(init_from).transformer.state_dict(), init_from)
+            if say:
+                say(f"initial transformer weights from {init_from}")
         prints = {
             "model": to_plain(config.to_dict()),
             "tokenizer": to_plain(tokenizer.config.to_dict()),
@@ -474,6 +482,8 @@ def world_run(
             "conditioning": to_plain(r.conditioning),
             **fingerprint,
         }
+        if init_from is not None:  # (absent otherwise: earlier runs keep resuming)
+            prints["init_from"] = init_from
         banner = (
             f"{config.name}: {model.num_parameters():,} parameters, {config.tokens()} tokens per {unit}, action_dim "
             f"{action_dim}; {len(train_data)} training clips, {len(val_data) if val_data is not None else 0} "

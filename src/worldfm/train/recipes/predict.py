@@ -70,6 +70,7 @@ from worldfm.train.recipes.run import (
     RECORD_FILE,
     RECORD_NOTE,
     data_line,
+    init_line,
     run_training,
     scores_text,
     training_line,
@@ -106,10 +107,15 @@ DERIVED = ("latent_channels", "temporal_factor", "spatial_factor", "action_dim")
 
 @dataclass(frozen=True)
 class PredictModelSpec:
-    """`model`: a tier of `worldfm.world.diffusion.PREDICT_TIERS` plus DiTConfig field overrides."""
+    """`model`: a tier of `worldfm.world.diffusion.PREDICT_TIERS` plus DiTConfig field overrides.
+
+    `init_from` (optional): a pipeline folder (e.g. an earlier run's `export/`) or shipped model name
+    whose transformer weights start the training instead of a random init (same architecture; a fresh
+    optimizer, schedule and EMA: a second stage, e.g. over a retrained tokenizer's latents or on more data)."""
 
     tier: str
     overrides: dict[str, Any] = field(default_factory=dict)
+    init_from: str | None = None
 
     def __post_init__(self) -> None:
         from worldfm.world.diffusion.config import DiTConfig
@@ -432,6 +438,7 @@ def _model_card(recipe: PredictRecipe, config: Any, result: TrainResult, record:
         f"{record['parameters']:,} parameters, {config.window_frames}-frame windows at {config.resolution} px; "
         f"Text2World, Video2World and action-conditioned Video2World with one set of weights.\n\n"
         + data_line(recipe.data)
+        + init_line(recipe.model.init_from)
         + training_line(recipe, result, record, "clips")
         + f"- Held-out flow loss (EMA): {scores_text(record.get('val'))}.\n"
         f"- Default sampling: {recipe.export.sampler}, {recipe.export.steps} steps, guidance {recipe.export.guidance}.\n"

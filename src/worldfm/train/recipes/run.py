@@ -20,6 +20,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from worldfm.errors import ConfigError
 from worldfm.train import distributed as wdist
 from worldfm.train.recipes.data import DataSpec
 from worldfm.train.trainer import Trainer, TrainResult
@@ -62,6 +63,26 @@ def seeded_model(build: Callable[[], nn.Module], seed: int, rank: int) -> nn.Mod
     torch.manual_seed(seed)
     model = build()
     torch.manual_seed(seed + rank)
+    return model
+
+
+def warm_start(model: nn.Module, weights: Mapping[str, torch.Tensor], source: str) -> nn.Module:
+    """Load `weights` (a state dict of the same architecture, e.g. an earlier export) into `model` in
+    place, cast to the model's dtypes; a missing, extra or reshaped tensor is a ConfigError naming
+    `source`. Used by the recipes' `model.init_from` (fine-tuning a trained model with a new schedule
+    or data; the optimizer, EMA and step count start fresh)."""
+    own = model.state_dict()
+    missing = sorted(set(own) - set(weights))
+    extra = sorted(set(weights) - set(own))
+    reshaped = sorted(k for k in set(own) & set(weights) if own[k].shape != weights[k].shape)
+    if missing or extra or reshaped:
+        detail = "; ".join(
+            f"{what}: {', '.join(keys[:4])}{' ...' if len(keys) > 4 else ''}"
+            for what, keys in (("missing", missing), ("unexpected", extra), ("other shape", reshaped))
+            if keys
+        )
+        raise ConfigError(f"model.init_from {source!r} does not fit this model's architecture ({detail})")
+    model.load_state_dict({k: weights[k].to(own[k].dtype) for k in own})
     return model
 
 
@@ -165,6 +186,11 @@ def write_text_atomic(path: Path, text: str) -> None:
 def scores_text(scores: Mapping[str, float] | None) -> str:
     """`"psnr 31.2, ssim 0.91"` (4 significant digits), or "not measured" when there are none."""
     return ", ".join(f"{k} {v:.4g}" for k, v in (scores or {}).items()) or "not measured"
+
+
+def init_line(init_from: str | None) -> str:
+    """The model card's line naming the weights a second training stage started from ("" without)."""
+    return f"- Initial weights: `{init_from}` (a second training stage).\n" if init_from else ""
 
 
 def data_line(data: DataSpec, held_out: bool = False) -> str:

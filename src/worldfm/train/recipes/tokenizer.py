@@ -3,6 +3,7 @@
 A recipe file has five sections (unknown keys anywhere are a ConfigError naming them):
 
     model:  {tier: cv4x8x8-nano, overrides: {widths: [32, 64]}}   # any TokenizerConfig field
+            (optional `init_from: runs/<earlier run>/export` or a tier name: start from those weights)
     data:   {root, datasets: [...], clip_length, clip_step, val_episodes, workers}  (recipes/data.py)
     loss:   {l1: 1.0, ssim: 0.2, gradient: 0.5, frequency: 0.0, aux: 1.0,
              image_fraction: 0.1, images_per_clip: 4}
@@ -47,6 +48,7 @@ from worldfm.train.recipes.run import (
     RECORD_NOTE,
     RunParts,
     data_line,
+    init_line,
     recipe_fields,
     record_json,
     run_training,
@@ -54,6 +56,7 @@ from worldfm.train.recipes.run import (
     seeded_model,
     training_line,
     training_record,
+    warm_start,
     write_text_atomic,
 )
 from worldfm.train.trainer import Trainer, TrainerConfig, TrainResult
@@ -78,10 +81,15 @@ SECTIONS = ("model", "data", "loss", "train", "export")
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """`model`: a tier of `worldfm.tokenizers.TOKENIZER_TIERS` plus field overrides."""
+    """`model`: a tier of `worldfm.tokenizers.TOKENIZER_TIERS` plus field overrides.
+
+    `init_from` (optional): a tokenizer folder (e.g. an earlier run's `export/`) or shipped tier whose
+    weights start the training instead of a random init (same architecture; a fresh optimizer,
+    schedule and EMA: a second training stage on new data or with a longer schedule)."""
 
     tier: str
     overrides: dict[str, Any] = field(default_factory=dict)
+    init_from: str | None = None
 
     def config(self) -> Any:
         from worldfm.tokenizers import get_tokenizer_config
@@ -264,6 +272,7 @@ def _model_card(recipe: TokenizerRecipe, config: Any, result: TrainResult, recor
         f"Causal video tokenizer, {kind}, {config.temporal_factor}x{config.spatial_factor}x{config.spatial_factor} "
         f"compression, {record['parameters']:,} parameters.\n\n"
         + data_line(recipe.data, held_out=True)
+        + init_line(recipe.model.init_from)
         + training_line(recipe, result, record, "clips", extra=f" (x{recipe.train.grad_accum} accumulation)")
         + f"- Held-out scores (EMA, exported {recipe.export.dtype} weights): {scores}.\n\n"
         + RECORD_NOTE
@@ -334,11 +343,18 @@ def run_tokenizer_recipe(
         paths = ensure_datasets(recipe.data, log=say)
         train_clips, val_clips = build_clip_data(recipe.data, paths, seed=recipe.train.seed, keys=("video",))
         model = seeded_model(lambda: VideoTokenizer(tok_config), recipe.train.seed, info.rank)
+        if recipe.model.init_from is not None:
+            start = VideoTokenizer.from_pretrained(recipe.model.init_from)
+            warm_start(model, start.state_dict(), recipe.model.init_from)
+            if say:
+                say(f"initial weights from {recipe.model.init_from}")
         fingerprint = {
             "model": to_plain(tok_config.to_dict()),
             "data": to_plain(recipe.data),
             "loss": to_plain(recipe.loss),
         }
+        if recipe.model.init_from is not None:  # (absent otherwise: earlier runs keep resuming)
+            fingerprint["init_from"] = recipe.model.init_from
         banner = (
             f"{tok_config.name}: {model.num_parameters():,} parameters; {len(train_clips)} training clips, "
             f"{len(val_clips) if val_clips is not None else 0} validation clips of {recipe.data.clip_length} "
