@@ -14,6 +14,7 @@ from worldfm.world.autoregressive.sampling import (
     generate_window,
     plan_windows,
     rolling_generate,
+    sample_tokens,
     top_k_filter,
     top_p_filter,
 )
@@ -54,6 +55,28 @@ def test_draw_inverse_cdf_and_masks() -> None:
     picks = draw(probs.log().expand(20000, -1), torch.rand(20000, generator=g), 1.0)
     freq = torch.bincount(picks, minlength=3).float() / 20000
     torch.testing.assert_close(freq, probs, atol=0.02, rtol=0)
+
+
+@pytest.mark.parametrize(
+    ("temperature", "top_k", "top_p"),
+    [(1.0, 0, 1.0), (0.7, 3, 1.0), (1.0, 6, 0.9), (1.0, 0, 0.5), (1.3, 7, 0.95), (0.0, 0, 1.0), (1.0, 9, 0.8)],
+)
+def test_all_levels_at_once_equal_level_by_level(temperature: float, top_k: int, top_p: float) -> None:
+    # The padded, all-levels sampler against the plain per-level loop it replaces.
+    model = tiny_ar()
+    gen = torch.Generator().manual_seed(1)
+    logits = 3 * torch.randn(64, sum(model.config.fsq_levels), generator=gen)
+    u = torch.rand(64, len(model.config.fsq_levels), generator=gen)
+    settings = ARSamplingConfig(temperature=temperature, top_k=top_k, top_p=top_p)
+    digits = []
+    for lvl, part in enumerate(model.split_levels(logits)):
+        part = top_p_filter(top_k_filter(part, top_k), top_p)
+        digits.append(draw(part, u[:, lvl], temperature))
+    expected = model.indices(torch.stack(digits, dim=-1))
+    assert torch.equal(sample_tokens(model, logits, settings, u), expected)
+    # u close to 1 never draws a padded value of a small level
+    edge = sample_tokens(model, logits, settings, torch.full_like(u, 1 - 2**-24))
+    assert torch.equal(model.digits(edge) < model.level_sizes, torch.ones_like(model.digits(edge), dtype=torch.bool))
 
 
 def test_config_checks() -> None:

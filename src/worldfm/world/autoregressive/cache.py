@@ -4,7 +4,8 @@ Self-attention keys/values are stored in preallocated buffers `(B, heads, capaci
 layer; `length` slots are filled. A forward over slots `start .. start + n - 1` writes its keys and
 values at those slots (`start` must equal `length`: tokens are appended in order) and attends over
 slots `0 .. start + n - 1`. The cross-attention keys/values of the text context do not change
-during a generation, so each layer's are computed once and kept in `cross`.
+during a generation, so each layer's are computed once and kept in `cross` (and, when the null text
+token alone is visible, the cross-attention output itself, one constant per layer, in `cross_out`).
 
 Logits computed with the cache equal those of one forward over the whole sequence (up to float
 rounding; `tests/world/autoregressive/test_transformer.py` checks it).
@@ -39,6 +40,8 @@ class KVCache:
         self.k = [torch.zeros(shape, device=device, dtype=dtype) for _ in range(depth)]
         self.v = [torch.zeros(shape, device=device, dtype=dtype) for _ in range(depth)]
         self.cross: list[tuple[torch.Tensor, torch.Tensor] | None] = [None] * depth
+        # Cross-attention output when only the null text token is visible: the same for every slot.
+        self.cross_out: list[torch.Tensor | None] = [None] * depth
         self.capacity, self.batch, self.length = capacity, batch, 0
         self._pending = 0
 
@@ -72,3 +75,4 @@ class KVCache:
         """Forget every slot and the cross-attention context (buffers are reused)."""
         self.length, self._pending = 0, 0
         self.cross = [None] * len(self.cross)
+        self.cross_out = [None] * len(self.cross_out)

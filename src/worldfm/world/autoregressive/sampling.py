@@ -26,6 +26,7 @@ from typing import Any
 import torch
 
 from worldfm.errors import ConfigError
+from worldfm.world.autoregressive.decode import TokenStepper
 from worldfm.world.autoregressive.transformer import ARContext, ARTransformer
 
 Progress = Callable[[int, int], None]
@@ -86,13 +87,13 @@ def top_p_filter(logits: torch.Tensor, p: float) -> torch.Tensor:
 
 
 def draw(logits: torch.Tensor, u: torch.Tensor, temperature: float) -> torch.Tensor:
-    """One value per row of logits `(B, V)` by inverse CDF with uniforms `u` `(B,)` in [0, 1);
-    temperature 0 is argmax. Values with -inf logits are never drawn. Returns int64 `(B,)`."""
+    """One value per row of logits `(..., V)` by inverse CDF with uniforms `u` `(...)` in [0, 1);
+    temperature 0 is argmax. Values with -inf logits are never drawn. Returns int64 `(...)`."""
     if temperature == 0:
         return logits.argmax(-1)
     probs = (logits.float() / temperature).softmax(-1)
     cdf = probs.cumsum(-1)
-    x = (u.to(cdf.dtype) * cdf[:, -1])[:, None]
+    x = (u.to(cdf.dtype) * cdf[..., -1])[..., None]
     return (cdf <= x).sum(-1).clamp_max(logits.shape[-1] - 1)
 
 
@@ -104,12 +105,14 @@ def uniforms(generators: Sequence[torch.Generator], n: int) -> torch.Tensor:
 def sample_tokens(
     model: ARTransformer, logits: torch.Tensor, settings: ARSamplingConfig, u: torch.Tensor
 ) -> torch.Tensor:
-    """Logits `(B, sum(levels))` -> token indices `(B,)`: per FSQ level, filter and draw with `u[:, l]`."""
-    digits = []
-    for lvl, part in enumerate(model.split_levels(logits)):
-        part = top_p_filter(top_k_filter(part, settings.top_k), settings.top_p)
-        digits.append(draw(part, u[:, lvl], settings.temperature))
-    return model.indices(torch.stack(digits, dim=-1))
+    """Logits `(B, sum(levels))` -> token indices `(B,)`: per FSQ level, filter and draw with `u[:, l]`.
+
+    All levels at once: each level's logits padded with -inf to the largest level `(B, levels, L)`,
+    which the filters and the draw treat exactly as the level's own logits (a padded value has no
+    probability mass and is never kept or drawn)."""
+    per_level = top_p_filter(top_k_filter(model.level_logits(logits), settings.top_k), settings.top_p)
+    digits = draw(per_level, u, settings.temperature)  # (B, levels)
+    return model.indices(torch.minimum(digits, model.level_sizes - 1))
 
 
 # ----- windows -----
@@ -129,7 +132,9 @@ def generate_window(
     """Complete one window of `frames` latent frames of `size` = (h, w) tokens for K = len(generators)
     samples. `prefix` `(K, P, h, w)` int64 holds the first P < frames frames (None: P = 0); `ctx` is
     the K samples' context, `uncond` the unconditional one (used when `settings.guidance` != 1).
-    `use_cache` False recomputes every slot each step (for checks and speed comparisons).
+    With `use_cache` the prefix is one pass that fills a KV cache and each new token one
+    `TokenStepper` step; `use_cache` False recomputes every slot each step (for checks and speed
+    comparisons).
     Returns `(K, frames, h, w)` int64 with the prefix unchanged; progress(done, total) per token."""
     h, w = size
     k = len(generators)
@@ -153,6 +158,7 @@ def generate_window(
     grid = (frames, h, w)
     cache = model.new_cache(rows, n_total) if use_cache else None
     logits = model.forward_slots(seq[:, : p + 1], 0, grid, full, cache)[:, -1]
+    stepper = TokenStepper(model, grid, full, cache) if cache is not None else None
     levels = len(model.config.fsq_levels)
     for i in range(p, n_total):
         if guided:
@@ -163,8 +169,8 @@ def generate_window(
         if progress is not None:
             progress(i + 1 - p, n_total - p)
         if i + 1 < n_total:
-            if cache is not None:
-                logits = model.forward_slots(seq[:, i + 1 : i + 2], i + 1, grid, full, cache)[:, -1]
+            if stepper is not None:
+                logits = stepper.step(seq[:, i + 1], i + 1)
             else:
                 logits = model.forward_slots(seq[:, : i + 2], 0, grid, full)[:, -1]
     return seq[:k, 1:].reshape(k, frames, h, w)

@@ -144,8 +144,12 @@ class CrossAttention(nn.Module):
             k, v = cache.cross[layer]  # type: ignore[misc]
         if k.shape[2] == 1:
             # Only the null token (no prompt): a softmax over one key is 1, so every slot gets that
-            # key's value whatever its query; skipping the query saves a third of the per-token cost.
-            return self.out(v.transpose(1, 2).reshape(b, 1, d)).expand(b, n, d)
+            # key's value whatever its query: the output is one constant per layer (kept in the cache).
+            if cache is None:
+                return self.out(v.transpose(1, 2).reshape(b, 1, d)).expand(b, n, d)
+            if cache.cross_out[layer] is None:
+                cache.cross_out[layer] = self.out(v.transpose(1, 2).reshape(b, 1, d))
+            return cache.cross_out[layer].expand(b, n, d)  # type: ignore[union-attr]
         q = self.q_norm(self.q(x).view(b, n, self.heads, -1).transpose(1, 2).float())
         y = F.scaled_dot_product_attention(q.to(v.dtype), k, v, attn_mask=mask)
         return self.out(y.transpose(1, 2).reshape(b, n, d))
@@ -200,6 +204,13 @@ class ARTransformer(nn.Module):
             persistent=False,
         )
         self.register_buffer("_offsets", torch.cumsum(levels, 0) - levels, persistent=False)
+        # Gather index (levels, max level) of each level's logits in the head's output, and which
+        # entries are real (the rest are padding for levels smaller than the largest).
+        span = torch.arange(int(levels.max()))
+        self.register_buffer(
+            "_level_gather", (self._offsets[:, None] + span).clamp_max(int(levels.sum()) - 1), persistent=False
+        )
+        self.register_buffer("_level_valid", span < levels[:, None], persistent=False)
         self.embed = nn.Embedding(int(levels.sum()), w)  # one table per level, stacked
         self.bos = nn.Parameter(torch.zeros(w))
         self.text_proj = nn.Sequential(nn.Linear(c.text_dim, w), nn.GELU(approximate="tanh"), nn.Linear(w, w))
@@ -243,6 +254,16 @@ class ARTransformer(nn.Module):
     def indices(self, digits: torch.Tensor) -> torch.Tensor:
         """FSQ digits `(..., levels)` -> int64 indices `(...)`."""
         return (digits.long() * self._basis).sum(-1)
+
+    @property
+    def level_sizes(self) -> torch.Tensor:
+        """The FSQ levels `(levels,)` int64 (values per digit), on the model's device."""
+        return self._levels
+
+    def level_logits(self, logits: torch.Tensor) -> torch.Tensor:
+        """Logits `(..., sum(levels))` -> `(..., levels, max(levels))`: row l holds level l's logits,
+        padded with -inf after its L_l values."""
+        return logits[..., self._level_gather].masked_fill(~self._level_valid, float("-inf"))
 
     def split_levels(self, logits: torch.Tensor) -> list[torch.Tensor]:
         """Logits `(..., sum(levels))` -> one `(..., L_l)` tensor per FSQ level."""
