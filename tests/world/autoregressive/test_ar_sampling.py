@@ -59,7 +59,15 @@ def test_draw_inverse_cdf_and_masks() -> None:
 
 @pytest.mark.parametrize(
     ("temperature", "top_k", "top_p"),
-    [(1.0, 0, 1.0), (0.7, 3, 1.0), (1.0, 6, 0.9), (1.0, 0, 0.5), (1.3, 7, 0.95), (0.0, 0, 1.0), (1.0, 9, 0.8)],
+    [
+        (1.0, 0, 1.0),
+        (0.7, 3, 1.0),
+        (1.0, 6, 0.9),
+        (1.0, 0, 0.5),
+        (1.3, 7, 0.95),
+        (0.0, 0, 1.0),
+        (1.0, 9, 0.8),
+    ],
 )
 def test_all_levels_at_once_equal_level_by_level(temperature: float, top_k: int, top_p: float) -> None:
     # The padded, all-levels sampler against the plain per-level loop it replaces.
@@ -76,7 +84,9 @@ def test_all_levels_at_once_equal_level_by_level(temperature: float, top_k: int,
     assert torch.equal(sample_tokens(model, logits, settings, u), expected)
     # u close to 1 never draws a padded value of a small level
     edge = sample_tokens(model, logits, settings, torch.full_like(u, 1 - 2**-24))
-    assert torch.equal(model.digits(edge) < model.level_sizes, torch.ones_like(model.digits(edge), dtype=torch.bool))
+    assert torch.equal(
+        model.digits(edge) < model.level_sizes, torch.ones_like(model.digits(edge), dtype=torch.bool)
+    )
 
 
 def test_config_checks() -> None:

@@ -208,7 +208,9 @@ class ARTransformer(nn.Module):
         # entries are real (the rest are padding for levels smaller than the largest).
         span = torch.arange(int(levels.max()))
         self.register_buffer(
-            "_level_gather", (self._offsets[:, None] + span).clamp_max(int(levels.sum()) - 1), persistent=False
+            "_level_gather",
+            (self._offsets[:, None] + span).clamp_max(int(levels.sum()) - 1),
+            persistent=False,
         )
         self.register_buffer("_level_valid", span < levels[:, None], persistent=False)
         self.embed = nn.Embedding(int(levels.sum()), w)  # one table per level, stacked
