@@ -28,8 +28,6 @@ from worldfm.errors import ConfigError
 from worldfm.world.autoregressive.cache import KVCache
 from worldfm.world.autoregressive.transformer import ARContext, ARTransformer
 
-EPS = 1e-6  # the RMSNorm epsilon of every norm in ARTransformer
-
 
 def rope_matrices(cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
     """RoPE angles `(N, D/2)` -> rotation matrices `(N, D, D)` acting on row vectors, so that
@@ -78,14 +76,14 @@ class TokenStepper:
     def __init__(
         self, model: ARTransformer, grid: tuple[int, int, int], ctx: ARContext, cache: KVCache
     ) -> None:
-        self.model, self.grid, self.ctx, self.cache = model, grid, ctx, cache
+        self.model, self.ctx, self.cache = model, ctx, cache
+        self.eps = model.norm_out.eps  # every RMSNorm of the model uses the same epsilon
         c = model.config
         self.heads, self.head_dim, self.width = c.heads, c.head_dim, c.width
         t, h, w = grid
         cos, sin = model.rope(t, h, w, model.embed.weight.device)
         self.rot = rope_matrices(cos, sin)  # (N, hd, hd) float32
         self.per_frame = h * w
-        self.offsets = model._offsets
         self.blocks = [self._fold(blk) for blk in model.blocks]
         self.head_w = model.head.weight * model.norm_out.weight
         self.head_b = model.head.bias
@@ -119,29 +117,29 @@ class TokenStepper:
         if i < 1 or i >= self.rot.shape[0]:
             raise ConfigError(f"TokenStepper steps slots 1..{self.rot.shape[0] - 1}, got {i}")
         cache.check_append(i, 1, b)
-        digits = (prev[:, None] // model._basis) % model._levels  # (B, levels)
-        x = F.embedding_bag(digits + self.offsets, model.embed.weight, mode="sum")  # (B, width)
+        x = F.embedding_bag(model.digits(prev) + model._offsets, model.embed.weight, mode="sum")  # (B, width)
         if ctx.actions is not None:
             x = x + ctx.actions[:, i // self.per_frame]
         rot = self.rot[i]
         hd, heads = self.head_dim, self.heads
         for layer, wts in enumerate(self.blocks):
-            qkv = F.linear(F.rms_norm(x, (self.width,), eps=EPS), wts.qkv_w, wts.qkv_b)
+            qkv = F.linear(F.rms_norm(x, (self.width,), eps=self.eps), wts.qkv_w, wts.qkv_b)
             qkv = qkv.view(b, 3, heads, hd)
             qk = qkv[:, :2]
             if wts.qk_gain is not None:
-                qk = F.rms_norm(qk, (hd,), eps=EPS) * wts.qk_gain
+                qk = F.rms_norm(qk, (hd,), eps=self.eps) * wts.qk_gain
             qk = (qk.float() @ rot).to(qkv.dtype)  # (B, 2, heads, hd); RoPE in float32 as in training
             keys, values = cache.update(layer, qk[:, 1, :, None], qkv[:, 2, :, None])
             y = F.scaled_dot_product_attention(qk[:, 0, :, None], keys, values)  # (B, heads, 1, hd)
             x = x + F.linear(y.view(b, self.width), wts.out_w, wts.out_b)
             x = x + self._cross(x, layer, wts)
             hidden = F.gelu(
-                F.linear(F.rms_norm(x, (self.width,), eps=EPS), wts.mlp1_w, wts.mlp1_b), approximate="tanh"
+                F.linear(F.rms_norm(x, (self.width,), eps=self.eps), wts.mlp1_w, wts.mlp1_b),
+                approximate="tanh",
             )
             x = x + F.linear(hidden, wts.mlp2_w, wts.mlp2_b)
         cache.advance()
-        return F.linear(F.rms_norm(x, (self.width,), eps=EPS), self.head_w, self.head_b).float()
+        return F.linear(F.rms_norm(x, (self.width,), eps=self.eps), self.head_w, self.head_b).float()
 
     def _cross(self, x: torch.Tensor, layer: int, wts: _BlockWeights) -> torch.Tensor:
         cache, model = self.cache, self.model
@@ -153,9 +151,9 @@ class TokenStepper:
             kv = cache.cross[layer] = model.blocks[layer].cross.keys_values(self.ctx.text)
         k, v = kv
         b = x.shape[0]
-        q = F.linear(F.rms_norm(x, (self.width,), eps=EPS), wts.cross_q_w, wts.cross_q_b)
+        q = F.linear(F.rms_norm(x, (self.width,), eps=self.eps), wts.cross_q_w, wts.cross_q_b)
         q = q.view(b, self.heads, 1, self.head_dim)
         if wts.cross_q_gain is not None:
-            q = F.rms_norm(q, (self.head_dim,), eps=EPS) * wts.cross_q_gain
+            q = F.rms_norm(q, (self.head_dim,), eps=self.eps) * wts.cross_q_gain
         y = F.scaled_dot_product_attention(q.to(v.dtype), k, v, attn_mask=self.ctx.text_mask)
         return F.linear(y.view(b, self.width), wts.cross_out_w, wts.cross_out_b)
