@@ -165,3 +165,23 @@ def test_encoding_cache_round_trip_reuse_and_rebuild(tmp_path: Path) -> None:
     with safe_open(str(path), framework="pt") as f:
         meta = f.metadata()
     assert meta["key"] == cache_key(tok, clips, data) and json.loads(meta["captions"])[2] == "clip 2"
+
+
+def test_prewarm_captions_encodes_each_distinct_caption_once_when_all_fit() -> None:
+    from types import SimpleNamespace
+
+    from worldfm.train.recipes.cached import prewarm_captions
+
+    class Counting:
+        def __init__(self, cache_size: int) -> None:
+            self.config = SimpleNamespace(cache_size=cache_size)
+            self.seen: list[str] = []
+
+        def encode(self, texts: list[str]) -> None:
+            self.seen.extend(texts)
+
+    captions = ["a ball rolls", "", "a car brakes", "a ball rolls", "  "]
+    enc = Counting(cache_size=2)
+    assert prewarm_captions(enc, captions) == 2 and enc.seen == ["a ball rolls", "a car brakes"]
+    small = Counting(cache_size=1)  # would not fit: left to the steps (an LRU would evict them anyway)
+    assert prewarm_captions(small, captions) == 0 and small.seen == []

@@ -15,7 +15,7 @@ from torch import nn
 from worldfm.errors import ConfigError
 from worldfm.train import Trainer, TrainerConfig, TrainingError, latest_checkpoint, list_checkpoints
 from worldfm.train.checkpoint import load_checkpoint
-from worldfm.train.trainer import default_epoch_order, step_generator
+from worldfm.train.trainer import default_epoch_order, fitted_max_steps, step_generator
 
 
 class TinyNet(nn.Module):
@@ -205,6 +205,40 @@ def test_max_minutes_stops_cleanly_with_a_checkpoint(tmp_path: Path) -> None:
     result = make(tmp_path, max_steps=1000, max_minutes=1e-9).fit()
     assert result.stop_reason == "max_minutes" and result.step == 0
     assert latest_checkpoint(tmp_path) is not None
+
+
+def test_fitted_max_steps_fills_the_time_left_and_never_exceeds_max_steps() -> None:
+    assert fitted_max_steps(1000, step=10, pace_s=0.5, remaining_s=100.0) == 210
+    assert fitted_max_steps(100, step=10, pace_s=0.5, remaining_s=100.0) == 100
+    assert fitted_max_steps(1000, step=10, pace_s=2.0, remaining_s=-5.0) == 11  # over budget: one more step
+
+
+def test_fit_minutes_sizes_the_schedule_at_the_end_of_warmup_and_a_resume_keeps_it(tmp_path: Path) -> None:
+    # A budget far too small for 1000 steps: the schedule ends right after warmup.
+    first = make(tmp_path, max_steps=1000, warmup_steps=10, fit_minutes=1e-6)
+    result = first.fit(until=11)
+    assert result.step == 11 and first.config.max_steps == 11 and result.stop_reason == "max_steps"
+    events = [json.loads(line) for line in (tmp_path / "log.jsonl").read_text().splitlines()]
+    fit = [e for e in events if e.get("event") == "fit"]
+    assert len(fit) == 1 and fit[0]["step"] == 10 and fit[0]["max_steps"] == 11
+    assert load_checkpoint(latest_checkpoint(tmp_path))["scheduler"]["total_steps"] == 11
+    # The checkpoint's fitted schedule wins over the recipe's max_steps on resume: nothing more to do.
+    again = make(tmp_path, max_steps=1000, warmup_steps=10, fit_minutes=1e-6)
+    assert again.fit().step == 11 and again.config.max_steps == 11
+
+
+def test_fit_minutes_with_a_large_budget_keeps_max_steps_and_the_same_losses(tmp_path: Path) -> None:
+    plain = make(tmp_path / "a", max_steps=12, warmup_steps=10).fit()
+    fitted = make(tmp_path / "b", max_steps=12, warmup_steps=10, fit_minutes=60.0).fit()
+    assert fitted.step == 12
+    assert [h["loss"] for h in plain.history] == [h["loss"] for h in fitted.history]
+
+
+def test_fit_minutes_needs_a_warmup_to_time() -> None:
+    with pytest.raises(ConfigError, match=r"fit_minutes needs train\.warmup_steps >= 10"):
+        TrainerConfig(fit_minutes=5.0, warmup_steps=4)
+    with pytest.raises(ConfigError, match="fit_minutes"):
+        TrainerConfig(fit_minutes=-1.0)
 
 
 def test_refuses_to_overwrite_or_mix_runs(tmp_path: Path) -> None:

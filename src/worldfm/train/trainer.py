@@ -56,12 +56,27 @@ class TrainingError(WorldfmError):
     """Training cannot go on (e.g. the loss became NaN or infinite)."""
 
 
+# Fewest warmup steps with which `fit_minutes` can measure a pace (it skips the first half of warmup).
+FIT_MIN_WARMUP = 10
+
+
+def fitted_max_steps(max_steps: int, step: int, pace_s: float, remaining_s: float) -> int:
+    """The schedule length that fits a wall-time budget: `step` updates done, `remaining_s` seconds left,
+    `pace_s` seconds per update; never more than `max_steps`, never fewer than `step` + 1."""
+    fit = step + int(max(remaining_s, 0.0) // max(pace_s, 1e-9))
+    return max(step + 1, min(max_steps, fit))
+
+
 @dataclass(frozen=True)
 class TrainerConfig:
     """Settings of the loop (model- and data-independent). Sizes are per rank.
 
     - max_steps: optimizer updates in total (the cosine schedule ends here).
     - max_minutes: stop cleanly (checkpoint, then return) after this much wall time in this call.
+    - fit_minutes: size the schedule to this wall-time budget (e.g. a GPU lease): when warmup ends,
+      max_steps becomes the smaller of itself and the steps that fit in what is left of the budget at
+      the pace of the last warmup steps (`fitted_max_steps`); the checkpoints keep the fitted value, so
+      a resumed run keeps its schedule. Needs warmup_steps >= 10. Pair it with max_minutes as a guard.
     - batch_size: clips per micro-batch on each rank; grad_accum: micro-batches per update.
     - lr, min_lr_ratio, warmup_steps: AdamW peak rate, floor as a fraction of it, linear warmup length.
     - weight_decay, betas: AdamW; no decay on biases and norm weights (parameters with ndim < 2).
@@ -86,6 +101,7 @@ class TrainerConfig:
 
     max_steps: int = 1000
     max_minutes: float | None = None
+    fit_minutes: float | None = None
     batch_size: int = 8
     grad_accum: int = 1
     lr: float = 1e-3
@@ -155,6 +171,14 @@ class TrainerConfig:
             raise bad("precision", f"one of {PRECISIONS}")
         if self.max_minutes is not None and (not is_num(self.max_minutes) or self.max_minutes <= 0):
             raise bad("max_minutes", "a number > 0 or null")
+        if self.fit_minutes is not None:
+            if not is_num(self.fit_minutes) or self.fit_minutes <= 0:
+                raise bad("fit_minutes", "a number > 0 or null")
+            if self.warmup_steps < FIT_MIN_WARMUP:
+                raise ConfigError(
+                    f"train.fit_minutes needs train.warmup_steps >= {FIT_MIN_WARMUP} (the pace is measured "
+                    f"during warmup), got {self.warmup_steps}"
+                )
         if not is_num(self.ckpt_every_minutes) or self.ckpt_every_minutes < 0:
             raise bad("ckpt_every_minutes", "a number >= 0")
 
@@ -472,6 +496,9 @@ class Trainer:
                 f"({ {k: saved.get(k) for k in keys} } vs now { {k: now.get(k) for k in keys} }); "
                 "use a new --out folder or restore the old settings"
             )
+        fitted = int(state.get("scheduler", {}).get("total_steps", self.config.max_steps))
+        if self.config.fit_minutes is not None and int(state["step"]) >= self.config.warmup_steps:
+            self.config = self.config.replace(max_steps=fitted)  # the schedule sized in the first call
         self.model.load_state_dict(state["model"])
         self.ema.load_state_dict(state["ema"])
         self.optimizer.load_state_dict(state["optimizer"])
@@ -537,6 +564,7 @@ class Trainer:
             raise ConfigError(
                 f"{self.run_dir} already holds checkpoints; resume from them or pick another output folder"
             )
+        c = self.config  # a resumed fit_minutes run takes its fitted max_steps from the checkpoint
         self._t0 = time.perf_counter()
         last_ckpt_time, last_ckpt_step = self._t0, self.step
         start_step = self.step
@@ -564,6 +592,14 @@ class Trainer:
             stop_reason = "until"
         batches = self._loader() if self.step < target else iter(())
         window_t, window_clips, window_steps = time.perf_counter(), 0, 0
+        # fit_minutes: the pace is timed over the second half of warmup (the first steps pay for
+        # allocator and kernel warm-up), from the step recorded here to the end of warmup.
+        fit_from = (
+            max(start_step, c.warmup_steps // 2)
+            if c.fit_minutes is not None and start_step < c.warmup_steps
+            else None
+        )
+        fit_t = time.perf_counter()
         params = [p for p in self.model.parameters() if p.requires_grad]
         while self.step < target:
             elapsed_min = (time.perf_counter() - self._t0) / 60
@@ -606,6 +642,11 @@ class Trainer:
             self.optimizer.zero_grad(set_to_none=True)
             self.ema.update(self.model)
             self.step += 1
+            if fit_from is not None and self.step == fit_from:
+                fit_t = time.perf_counter()
+            if fit_from is not None and self.step == c.warmup_steps and self.step > fit_from:
+                c, target = self._fit_schedule(c, fit_from, fit_t, until)
+                stop_reason = "until" if target < c.max_steps else "max_steps"
             record: dict[str, float] = {"step": self.step, **dict(zip(names, means, strict=True))}
             record.update(lr=lr, grad_norm=float(grad_norm))
             history.append(record)
@@ -651,6 +692,33 @@ class Trainer:
         self._write_jsonl({"event": "end", "step": self.step, "stop_reason": stop_reason, "wall_s": wall})
         self.log(f"stopped at step {self.step} ({stop_reason}) after {_format_seconds(wall)} of training")
         return TrainResult(self.step, stop_reason, wall, history, dict(self.last_val), resumed_from)
+
+    def _fit_schedule(
+        self, c: TrainerConfig, fit_from: int, fit_t: float, until: int | None
+    ) -> tuple[TrainerConfig, int]:
+        """At the end of warmup: size max_steps to what is left of `fit_minutes` (same value on every
+        rank: rank 0's pace is broadcast as a mean); returns the new config and loop target."""
+        assert c.fit_minutes is not None
+        now = time.perf_counter()
+        pace = float(wdist.all_reduce_mean(torch.tensor([(now - fit_t) / (self.step - fit_from)]))[0])
+        remaining = float(wdist.all_reduce_mean(torch.tensor([c.fit_minutes * 60 - (now - self._t0)]))[0])
+        new_max = fitted_max_steps(c.max_steps, self.step, pace, remaining)
+        if new_max != c.max_steps:
+            self.config = c = c.replace(max_steps=new_max)
+        self._write_jsonl(
+            {
+                "event": "fit",
+                "step": self.step,
+                "pace_s": pace,
+                "remaining_s": remaining,
+                "max_steps": c.max_steps,
+            }
+        )
+        self.log(
+            f"fit_minutes {c.fit_minutes:g}: {pace:.3f} s/step over steps {fit_from}-{self.step}, "
+            f"{remaining:.0f} s left -> max_steps {c.max_steps}"
+        )
+        return c, (c.max_steps if until is None else min(int(until), c.max_steps))
 
     def _run_validation(self) -> None:
         t = time.perf_counter()

@@ -79,12 +79,14 @@ def shared(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 
 
 def test_shipped_configs_parse() -> None:
-    assert {p.stem for p in CONFIGS} == {"ar-nano", "ar-nano-stage2", "ar-super"}
+    assert {p.stem for p in CONFIGS} == {"ar-nano", "ar-nano-stage2", "ar-nano-stage3", "ar-super"}
     for path in CONFIGS:
         recipe = load_ar_recipe(path)
-        assert recipe.model.tier == path.stem.removesuffix("-stage2")
-        if path.stem.endswith("-stage2"):  # a second stage starts from the first stage's export
-            assert recipe.model.init_from == f"runs/{recipe.model.tier}/export"
+        tier, _, stage = path.stem.partition("-stage")
+        assert recipe.model.tier == tier
+        if stage:  # a later stage starts from the previous stage's export
+            previous = "" if stage == "2" else f"-stage{int(stage) - 1}"
+            assert recipe.model.init_from == f"runs/{tier}{previous}/export"
         assert recipe.data.clip_length >= 17
 
 
