@@ -95,12 +95,19 @@ def edit(recipe: dict[str, Any], dotted: str, value: Any) -> dict[str, Any]:
 
 
 def test_shipped_configs_parse() -> None:
-    assert {p.stem for p in CONFIGS} == {"predict-nano", "predict-nano-stage2", "predict-super"}
+    assert {p.stem for p in CONFIGS} == {
+        "predict-nano",
+        "predict-nano-stage2",
+        "predict-nano-stage3",
+        "predict-super",
+    }
     for path in CONFIGS:
         recipe = load_predict_recipe(path)
-        assert recipe.model.tier == path.stem.removesuffix("-stage2")
-        if path.stem.endswith("-stage2"):  # a second stage starts from the first stage's export
-            assert recipe.model.init_from == f"runs/{recipe.model.tier}/export"
+        tier, _, stage = path.stem.partition("-stage")
+        assert recipe.model.tier == tier
+        if stage:  # a later stage starts from the previous stage's export
+            previous = "" if stage == "2" else f"-stage{int(stage) - 1}"
+            assert recipe.model.init_from == f"runs/{tier}{previous}/export"
         assert {d.scenario for d in recipe.data.datasets} == {"objects", "robot", "driving"}
         text = path.read_text()
         assert "Launch" in text and "worldfm train predict" in text

@@ -624,7 +624,8 @@ class Trainer:
                         loss, terms = self.task.loss(self.net, batch, self.step, gen)
                     (loss / c.grad_accum).backward()
                 for name, value in {"loss": loss, **terms}.items():
-                    v = value.detach().float()
+                    # a task may report a term made on the CPU (e.g. a sampled window position)
+                    v = torch.as_tensor(value).detach().float().to(loss.device)
                     sums[name] = sums[name] + v if name in sums else v
             # Mean over micro-batches and ranks, in one collective; every rank then sees the same values,
             # so a NaN on any rank stops all of them (before the update touches the weights).
