@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -133,9 +134,12 @@ def test_tiny_training_run_exports_a_loadable_pipeline(shared: tuple[Path, Path]
     from worldfm.world.autoregressive.pipeline import ARVideo2WorldPipeline
 
     data, tok = shared
-    recipe = parse_ar_recipe(tiny_recipe(data, tok))
+    # A caption cache sized for training: the captions are encoded before the first step, and the
+    # exported pipeline keeps the default cache.
+    recipe = parse_ar_recipe(edit(tiny_recipe(data, tok), "text.cache_size", 10_000))
     logs: list[str] = []
     summary = run_ar_recipe(recipe, tmp_path / "run", log=logs.append)
+    assert any(re.search(r"encoded \d+ distinct captions", line) for line in logs)
     assert summary["steps"] == 2 and summary["stop_reason"] == "max_steps"
     assert {"ce", "ce_uncond", "bits_per_token"} <= set(summary["val"])
     assert (tmp_path / "run" / CACHE_FILE).is_file()
@@ -144,6 +148,7 @@ def test_tiny_training_run_exports_a_loadable_pipeline(shared: tuple[Path, Path]
     record = json.loads((export / "training_record.json").read_text())
     assert record["steps"] == 2 and record["parameters"] > 0
     assert json.loads((export / "model_index.json").read_text())["_class_name"] == "ARPipeline"
+    assert json.loads((export / "text_encoder" / "config.json").read_text())["cache_size"] == 4096
     pipe = ARVideo2WorldPipeline.from_pretrained(export, guardrail="off")
     assert pipe.transformer.config.action_dim == 4 and pipe.sampling.top_k == 5 and pipe.fps == 8.0
     video = np.full((5, 16, 16, 3), 100, np.uint8)

@@ -9,6 +9,7 @@ and hands the rest to `world_run` (a `run_training` prepare function) and the ba
 from __future__ import annotations
 
 import abc
+import copy
 import dataclasses
 import hashlib
 import json
@@ -410,6 +411,11 @@ def export_world_pipeline(
     **pipeline_options)` (all on the CPU; fps and roll_frames from `recipe.export`) saved in the
     recipe's export dtype, where model is a fresh `network(config)` holding the trainer's EMA weights;
     then training_record.json and README.md (`model_card(recipe, config, result, record)`)."""
+    from worldfm.text.encoder import TextEncoderConfig
+
+    # The exported pipeline keeps the default caption cache, not the one sized for training.
+    text_encoder = copy.copy(text_encoder)
+    text_encoder.config = dataclasses.replace(text_encoder.config, cache_size=TextEncoderConfig.cache_size)
     ema = trainer.ema.module
     model = network(ema.config)
     model.load_state_dict(ema.state_dict())

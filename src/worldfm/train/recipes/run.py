@@ -189,8 +189,8 @@ def scores_text(scores: Mapping[str, float] | None) -> str:
 
 
 def init_line(init_from: str | None) -> str:
-    """The model card's line naming the weights a second training stage started from ("" without)."""
-    return f"- Initial weights: `{init_from}` (a second training stage).\n" if init_from else ""
+    """The model card's line naming the weights a further training stage started from ("" without)."""
+    return f"- Initial weights: `{init_from}` (a further training stage).\n" if init_from else ""
 
 
 def data_line(data: DataSpec, held_out: bool = False) -> str:
