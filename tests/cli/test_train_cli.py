@@ -107,6 +107,15 @@ def test_bad_recipe_is_a_one_line_error(tmp_path: Path) -> None:
     assert result.exit_code == 1 and "does not exist" in result.output
 
 
+def test_fit_minutes_flag_reaches_the_recipe(tmp_path: Path) -> None:
+    # The tiny recipe warms up for 1 step: too short to time, so the flag's value is refused by name.
+    config = write_recipe(tmp_path, tmp_path / "data")
+    result = runner.invoke(app, ["train", "tokenizer", "--config", str(config), "--fit-minutes", "5"])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert "fit_minutes needs train.warmup_steps >= 10" in result.output
+    assert not (tmp_path / "data").exists()  # refused before any data is generated
+
+
 @pytest.mark.slow
 def test_ddp_two_processes_under_torchrun(tmp_path: Path) -> None:
     torchrun = shutil.which("torchrun", path=str(Path(sys.executable).parent)) or shutil.which("torchrun")

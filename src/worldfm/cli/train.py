@@ -26,6 +26,14 @@ MaxMinutes = Annotated[
         "--max-minutes", min=0.01, help="Override train.max_minutes: stop cleanly, checkpoint and export."
     ),
 ]
+FitMinutes = Annotated[
+    float | None,
+    typer.Option(
+        "--fit-minutes",
+        min=0.01,
+        help="Override train.fit_minutes: size the schedule to this wall time at the end of warmup.",
+    ),
+]
 Device = Annotated[str | None, typer.Option("--device", help="cpu or cuda (default: cuda when available).")]
 Threads = Annotated[
     int | None,
@@ -50,6 +58,7 @@ def tokenizer(
     resume: Resume = True,
     max_steps: MaxSteps = None,
     max_minutes: MaxMinutes = None,
+    fit_minutes: FitMinutes = None,
     device: Device = None,
     threads: Threads = None,
     as_json: AsJson = False,
@@ -62,7 +71,7 @@ def tokenizer(
     from worldfm.train.recipes.tokenizer import load_tokenizer_recipe, run_tokenizer_recipe
 
     _run(load_tokenizer_recipe, run_tokenizer_recipe, config, out, resume, device, as_json,
-         max_steps=max_steps, max_minutes=max_minutes, threads=threads)  # fmt: skip
+         max_steps=max_steps, max_minutes=max_minutes, fit_minutes=fit_minutes, threads=threads)  # fmt: skip
 
 
 @app.command()
@@ -77,6 +86,7 @@ def predict(
     resume: Resume = True,
     max_steps: MaxSteps = None,
     max_minutes: MaxMinutes = None,
+    fit_minutes: FitMinutes = None,
     device: Device = None,
     threads: Threads = None,
     as_json: AsJson = False,
@@ -85,7 +95,7 @@ def predict(
     from worldfm.train.recipes.predict import load_predict_recipe, run_predict_recipe
 
     _run(load_predict_recipe, run_predict_recipe, config, out, resume, device, as_json,
-         max_steps=max_steps, max_minutes=max_minutes, threads=threads)  # fmt: skip
+         max_steps=max_steps, max_minutes=max_minutes, fit_minutes=fit_minutes, threads=threads)  # fmt: skip
 
 
 @app.command()
@@ -100,6 +110,7 @@ def ar(
     resume: Resume = True,
     max_steps: MaxSteps = None,
     max_minutes: MaxMinutes = None,
+    fit_minutes: FitMinutes = None,
     device: Device = None,
     threads: Threads = None,
     as_json: AsJson = False,
@@ -108,7 +119,7 @@ def ar(
     from worldfm.train.recipes.ar import load_ar_recipe, run_ar_recipe
 
     _run(load_ar_recipe, run_ar_recipe, config, out, resume, device, as_json,
-         max_steps=max_steps, max_minutes=max_minutes, threads=threads)  # fmt: skip
+         max_steps=max_steps, max_minutes=max_minutes, fit_minutes=fit_minutes, threads=threads)  # fmt: skip
 
 
 @app.command("guard-text")
