@@ -177,7 +177,7 @@ def test_prewarm_captions_encodes_each_distinct_caption_once_when_all_fit() -> N
             self.config = SimpleNamespace(cache_size=cache_size)
             self.seen: list[str] = []
 
-        def encode(self, texts: list[str]) -> None:
+        def embed(self, texts: list[str]) -> None:
             self.seen.extend(texts)
 
     captions = ["a ball rolls", "", "a car brakes", "a ball rolls", "  "]

@@ -496,9 +496,9 @@ class Trainer:
                 f"({ {k: saved.get(k) for k in keys} } vs now { {k: now.get(k) for k in keys} }); "
                 "use a new --out folder or restore the old settings"
             )
-        fitted = int(state.get("scheduler", {}).get("total_steps", self.config.max_steps))
         if self.config.fit_minutes is not None and int(state["step"]) >= self.config.warmup_steps:
-            self.config = self.config.replace(max_steps=fitted)  # the schedule sized in the first call
+            # the schedule sized in the first call
+            self.config = self.config.replace(max_steps=int(state["scheduler"]["total_steps"]))
         self.model.load_state_dict(state["model"])
         self.ema.load_state_dict(state["ema"])
         self.optimizer.load_state_dict(state["optimizer"])
@@ -698,11 +698,13 @@ class Trainer:
         self, c: TrainerConfig, fit_from: int, fit_t: float, until: int | None
     ) -> tuple[TrainerConfig, int]:
         """At the end of warmup: size max_steps to what is left of `fit_minutes` (same value on every
-        rank: rank 0's pace is broadcast as a mean); returns the new config and loop target."""
+        rank: the ranks' mean pace and budget); returns the new config and loop target."""
         assert c.fit_minutes is not None
         now = time.perf_counter()
-        pace = float(wdist.all_reduce_mean(torch.tensor([(now - fit_t) / (self.step - fit_from)]))[0])
-        remaining = float(wdist.all_reduce_mean(torch.tensor([c.fit_minutes * 60 - (now - self._t0)]))[0])
+        measured = torch.tensor(
+            [(now - fit_t) / (self.step - fit_from), c.fit_minutes * 60 - (now - self._t0)]
+        )
+        pace, remaining = wdist.all_reduce_mean(measured).tolist()
         new_max = fitted_max_steps(c.max_steps, self.step, pace, remaining)
         if new_max != c.max_steps:
             self.config = c = c.replace(max_steps=new_max)

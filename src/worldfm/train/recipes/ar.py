@@ -334,7 +334,7 @@ class ARTask(FrozenEncoderTask):
             self.condition(batch, start, frames, tokens.device), self.spec.text_drop, self.spec.action_drop
         )
         per_sample = ar_loss(model(window, cond), window, self.config.fsq_levels)
-        return per_sample.mean(), {"window_start": torch.tensor(float(start), device=tokens.device)}
+        return per_sample.mean(), {"window_start": torch.tensor(float(start))}
 
     def validate(self, model: nn.Module, batches: Iterable[Any]) -> dict[str, float]:
         """Cross-entropy (EMA model, nats per token summed over FSQ levels) of the first window of each

@@ -438,13 +438,13 @@ def export_world_pipeline(
 
 def prewarm_captions(text_encoder: Any, captions: list[str], log: Log | None = None) -> int:
     """Encode every distinct caption once now (each alone, as a training step would) when they all fit
-    the text encoder's cache; returns how many were encoded (0 when they do not fit)."""
+    the text encoder's cache; returns how many were encoded (0 when they do not fit). `embed` fills the
+    same per-caption cache entries as `encode` without padding a batch tensor that nobody reads."""
     distinct = list(dict.fromkeys(c for c in captions if c.strip()))
     if not distinct or len(distinct) > text_encoder.config.cache_size:
         return 0
     start = time.perf_counter()
-    for lo in range(0, len(distinct), 256):
-        text_encoder.encode(distinct[lo : lo + 256])
+    text_encoder.embed(distinct)
     if log:
         log(
             f"encoded {len(distinct)} distinct captions in {time.perf_counter() - start:.1f} s (kept in the text cache)"
