@@ -160,3 +160,24 @@ def test_console_script_error_has_no_traceback(clip: Path, tmp_path: Path) -> No
     )
     assert proc.returncode == 1
     assert "unknown tokenizer 'nope-nano'" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_swap_decoder(models: dict[str, Path], tmp_path: Path) -> None:
+    """`tokenize swap-decoder PIPELINE --tokenizer DIR [--json]` on a minimal pipeline folder."""
+    pipeline = tmp_path / "pipeline"
+    pipeline.mkdir()
+    (pipeline / "model_index.json").write_text("{}")
+    old = VideoTokenizer.from_pretrained(models["continuous"])
+    old.save_pretrained(pipeline / "tokenizer")
+    grown = VideoTokenizer(old.config.replace(decoder_depth=2))
+    own = grown.state_dict()
+    grown.load_state_dict({k: old.state_dict().get(k, v) for k, v in own.items()})
+    grown.save_pretrained(tmp_path / "grown")
+    result = runner.invoke(root, ["tokenize", "swap-decoder", str(pipeline), "--tokenizer", str(tmp_path / "grown"), "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert {"pipeline", "source", "decoder_depth", "decoder_parameters", "decoder_parameters_before"} <= set(report)
+    assert VideoTokenizer.from_pretrained(pipeline / "tokenizer").config.blocks_per_decoder_level == 2
+    # Another tokenizer's encoder is refused; the message keeps its brackets (no console markup).
+    output = _error(runner.invoke(root, ["tokenize", "swap-decoder", str(pipeline), "--tokenizer", str(models["discrete"])]))
+    assert "model.freeze: [encoder]" in " ".join(output.split())

@@ -77,6 +77,8 @@ def test_overrides_are_validated() -> None:
         (dict(norm="group", norm_groups=3), "not divisible by norm_groups"),
         (dict(norm="batch"), "norm must be"),
         (dict(depth=0), "depth must be >= 1"),
+        (dict(decoder_depth=0), "decoder_depth must be None or >= 1"),
+        (dict(decoder_depth=True), "decoder_depth must be None or >= 1"),
         (dict(latent_channels=0), "latent_channels >= 1"),
         (dict(fsq_levels=(8, 5)), "no fsq_levels"),
         (dict(latent_mean=(0.0,), latent_std=(1.0,)), "must hold 4 finite floats"),
@@ -100,6 +102,17 @@ def test_from_dict_rejects_unknown_keys_and_accepts_lists() -> None:
     assert TokenizerConfig.from_dict(data).widths == (8, 16)
     with pytest.raises(ConfigError, match=r"unknown tokenizer config keys \['colour'\]"):
         TokenizerConfig.from_dict({**data, "colour": 1})
+
+
+def test_decoder_depth_defaults_to_depth_and_round_trips() -> None:
+    base = tiny_config()
+    assert base.decoder_depth is None and base.blocks_per_decoder_level == base.depth
+    deeper = base.replace(decoder_depth=3)
+    assert deeper.blocks_per_decoder_level == 3
+    assert TokenizerConfig.from_dict(deeper.to_dict()) == deeper
+    older = base.to_dict()
+    del older["decoder_depth"]  # config.json files written before the field existed still load
+    assert TokenizerConfig.from_dict(older) == base
 
 
 def test_latent_shape() -> None:

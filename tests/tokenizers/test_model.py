@@ -88,6 +88,17 @@ def test_decoder_is_causal(k: int) -> None:
     assert not torch.allclose(a[:, :, k * TF + 1 :], b[:, :, k * TF + 1 :], atol=1e-4)
 
 
+def test_deeper_decoder_adds_blocks_to_the_decoder_only() -> None:
+    base = tiny_model("continuous")
+    deeper = tiny_model("continuous", decoder_depth=2)
+    assert [len(level) for level in deeper.decoder.blocks] == [2, 2]
+    assert [len(level) for level in deeper.encoder.blocks] == [len(level) for level in base.encoder.blocks]
+    video = smooth_video(1, 1 + 2 * TF, 16, 16)
+    with torch.no_grad():
+        out = deeper(video)
+    assert out.reconstruction.shape == video.shape
+
+
 def test_training_step_reduces_loss(kind: str) -> None:
     model = tiny_model(kind).train()
     video = smooth_video(2, 1 + TF, 16, 16)

@@ -60,9 +60,11 @@ def test_shipped_configs_parse() -> None:
     } <= names
     for path in CONFIGS:
         recipe = load_tokenizer_recipe(path)
-        assert recipe.tokenizer_config().name == path.stem.removesuffix("-stage2")
-        if path.stem.endswith("-stage2"):  # a second stage starts from the first stage's export
-            assert recipe.model.init_from == f"runs/{path.stem.removesuffix('-stage2')}/export"
+        tier, _, stage = path.stem.partition("-stage")
+        assert recipe.tokenizer_config().name == tier
+        if stage:  # stage N starts from stage N-1's export
+            previous = "" if stage == "2" else f"-stage{int(stage) - 1}"
+            assert recipe.model.init_from == f"runs/{tier}{previous}/export"
         assert {d.scenario for d in recipe.data.datasets} == {"objects", "robot", "driving"}
         assert "Launch" in path.read_text()  # each says how to launch it
 
@@ -195,3 +197,55 @@ def test_init_from_starts_from_an_earlier_export(tmp_path: Path, sim_root: Path)
     wider = edit(stage2, "model.overrides.widths", [32, 32])
     with pytest.raises(ConfigError, match=r"model\.init_from .* does not fit .*other shape"):
         run_tokenizer_recipe(parse_tokenizer_recipe(wider), tmp_path / "s3")
+
+
+def test_decoder_only_stage_keeps_the_latents(tmp_path: Path, sim_root: Path) -> None:
+    """model.freeze: [encoder] + a deeper decoder: the stage starts from the source's exact
+    reconstructions, trains the decoder only, and exports the source's encoder and latent statistics."""
+    from worldfm.tokenizers import VideoTokenizer
+    from worldfm.train.recipes.run import warm_start
+    from worldfm.train.recipes.tokenizer import added_decoder_blocks, run_tokenizer_recipe
+
+    first = run_tokenizer_recipe(parse_tokenizer_recipe(tiny_recipe(sim_root, max_steps=2)), tmp_path / "s1")
+    start = VideoTokenizer.from_pretrained(first["export"])
+    stage = edit(tiny_recipe(sim_root, max_steps=3, lr=1e-2), "model.init_from", str(first["export"]))
+    stage = edit(edit(stage, "model.freeze", ["encoder"]), "model.overrides.decoder_depth", 2)
+    recipe = parse_tokenizer_recipe(stage)
+
+    grown = VideoTokenizer(recipe.tokenizer_config())
+    new = added_decoder_blocks(start.config, grown.config, "s1")
+    assert new == ["decoder.blocks.0.1.", "decoder.blocks.1.1."]
+    warm_start(grown, start.state_dict(), "s1", new_prefixes=new)
+    video = torch.rand(1, 3, 9, 32, 32, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    with torch.no_grad():  # the added blocks start as the identity
+        assert torch.equal(grown.eval()(video).reconstruction, start(video).reconstruction)
+
+    done = VideoTokenizer.from_pretrained(run_tokenizer_recipe(recipe, tmp_path / "s2")["export"])
+    before, after = start.state_dict(), done.state_dict()
+    for name, tensor in before.items():
+        if not name.startswith("decoder."):
+            assert torch.equal(tensor, after[name]), name  # encoder bit-identical
+    assert any(not torch.equal(before[k], after[k]) for k in before if k.startswith("decoder."))
+    assert done.config.blocks_per_decoder_level == 2
+    assert done.config.latent_mean == start.config.latent_mean
+    assert done.config.latent_std == start.config.latent_std
+    assert torch.equal(done.encode(video), start.encode(video))
+    assert "Encoder frozen" in (tmp_path / "s2" / "export" / "README.md").read_text()
+    # A decoder shallower than the source's is refused before any training.
+    shallow = edit(edit(stage, "model.init_from", str(tmp_path / "s2" / "export")), "model.overrides.decoder_depth", 1)
+    with pytest.raises(ConfigError, match="can add blocks, not remove them"):
+        run_tokenizer_recipe(parse_tokenizer_recipe(shallow), tmp_path / "s3")
+
+
+@pytest.mark.parametrize(
+    ("freeze", "init_from", "message"),
+    [
+        (["encoder"], None, "model.freeze needs model.init_from"),
+        (["decoder"], "x", "unknown part 'decoder'"),
+        ("encoder", "x", "model.freeze must be of type a list of str"),
+    ],
+)
+def test_freeze_errors(sim_root: Path, freeze: Any, init_from: Any, message: str) -> None:
+    recipe = edit(edit(tiny_recipe(sim_root), "model.freeze", freeze), "model.init_from", init_from)
+    with pytest.raises(ConfigError, match=message):
+        parse_tokenizer_recipe(recipe)

@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from worldfm.errors import GuardrailBlocked, WorldfmError
 
@@ -30,10 +31,10 @@ def handle_errors(fn: F) -> F:
         try:
             return fn(*args, **kwargs)
         except GuardrailBlocked as exc:
-            err_console.print(f"[bold red]blocked:[/] {exc}", highlight=False, soft_wrap=True)
+            err_console.print(f"[bold red]blocked:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
             raise typer.Exit(EXIT_BLOCKED) from None
         except WorldfmError as exc:
-            err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+            err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
             raise typer.Exit(1) from None
         except KeyboardInterrupt:
             err_console.print("interrupted")

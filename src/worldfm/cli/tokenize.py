@@ -1,4 +1,5 @@
-"""`worldfm tokenize ...`: encode videos to tokenizer latents, decode them back, measure round trips."""
+"""`worldfm tokenize ...`: encode videos to tokenizer latents, decode them back, measure round trips,
+swap a retrained decoder into a world model pipeline."""
 
 from __future__ import annotations
 
@@ -216,3 +217,31 @@ def roundtrip(
     if bpp is not None:
         lines.append(f"{bpp:.4f} bits/pixel")
     console.print(f"wrote {out}; " + ", ".join(lines), highlight=False)
+
+
+@app.command("swap-decoder")
+@handle_errors
+def swap_decoder(
+    pipeline: Path = typer.Argument(..., help="World model pipeline folder (e.g. runs/predict-nano/export)."),
+    tokenizer: str = typer.Option(
+        ..., "--tokenizer", help="Tokenizer folder or tier whose decoder replaces the pipeline's."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print a JSON summary."),
+) -> None:
+    """Give a world model pipeline a new tokenizer decoder trained over the same, frozen encoder.
+
+    Refused (exit 1, the pipeline untouched) unless the new tokenizer encodes exactly as the
+    pipeline's does; the world model then needs no retraining.
+    """
+    from worldfm.world.swap_decoder import swap_decoder as swap
+
+    report = swap(pipeline, tokenizer)
+    if as_json:
+        print_json(report)
+        return
+    console.print(
+        f"swapped the tokenizer decoder of {pipeline} for {tokenizer}'s: {report['decoder_parameters']:,} "
+        f"decoder parameters (was {report['decoder_parameters_before']:,}), "
+        f"decoder depth {report['decoder_depth']}; same encoder, same latents",
+        highlight=False,
+    )

@@ -7,7 +7,7 @@ Encoder, for a video `(B, 3, 1 + k*tf, H, W)` in [-1, 1]:
     mid CausalResBlock (+ FrameAttention + CausalResBlock when `attention`)
     norm -> SiLU -> 3x3 conv to latent_dim (+ channel-average shortcut) -> (B, latent_dim, 1 + k, H/sf, W/sf)
 
-The decoder mirrors it (conv in with a channel-repeat shortcut, mid, [blocks, CausalUpsample] per
+The decoder mirrors it (`decoder_depth` blocks per level; conv in with a channel-repeat shortcut, mid, [blocks, CausalUpsample] per
 level, conv out, inverse Haar). Every layer is per frame or causal in time, and each resampling
 step maps frame 0 alone and later frames in aligned groups, so:
 
@@ -101,7 +101,8 @@ class Decoder(nn.Module):
         steps = c.resample_steps
         for i in reversed(range(len(widths))):  # coarsest level first
             w = widths[i]
-            self.blocks.append(nn.ModuleList(CausalResBlock(w, w, g, k, c.norm) for _ in range(c.depth)))
+            blocks = c.blocks_per_decoder_level
+            self.blocks.append(nn.ModuleList(CausalResBlock(w, w, g, k, c.norm) for _ in range(blocks)))
             if i > 0:
                 fs, ft = steps[i - 1]
                 self.ups.append(CausalUpsample(w, widths[i - 1], fs, ft))

@@ -30,6 +30,9 @@ class TokenizerConfig:
     - widths: channels per resolution level of the encoder (the decoder mirrors them); each step
       between levels halves H and W and/or time until the factors are reached after the patching.
     - depth: residual blocks per level.
+    - decoder_depth: residual blocks per level of the decoder (None = `depth`). A deeper decoder than
+      encoder keeps encoding cheap and the latents unchanged: a decoder-only training stage can grow
+      it from an earlier model (the new blocks start as the identity).
     - patch_spatial, patch_temporal: the input Haar wavelet packet block (1 = no wavelet on that
       axis); the network then works at 1/patch resolution.
     - attention: add per-frame self-attention at the lowest resolution (GPU tiers).
@@ -49,6 +52,7 @@ class TokenizerConfig:
     fsq_levels: tuple[int, ...] = ()
     widths: tuple[int, ...] = (64, 128)
     depth: int = 1
+    decoder_depth: int | None = None
     patch_spatial: int = 4
     patch_temporal: int = 4
     attention: bool = False
@@ -117,6 +121,10 @@ class TokenizerConfig:
                 raise ConfigError(f"width {self.widths[i + 1]} must be a multiple of {f} (step {i})")
         if not isinstance(self.depth, int) or self.depth < 1:
             raise ConfigError(f"depth must be >= 1, got {self.depth!r}")
+        if self.decoder_depth is not None and (
+            not isinstance(self.decoder_depth, int) or isinstance(self.decoder_depth, bool) or self.decoder_depth < 1
+        ):
+            raise ConfigError(f"decoder_depth must be None or >= 1, got {self.decoder_depth!r}")
         if not isinstance(self.temporal_kernel, int) or self.temporal_kernel < 1:
             raise ConfigError(f"temporal_kernel must be >= 1, got {self.temporal_kernel!r}")
         if self.in_channels < 1:
@@ -139,6 +147,11 @@ class TokenizerConfig:
     def latent_dim(self) -> int:
         """Channels of the latents: latent_channels (CV) or len(fsq_levels) (DV)."""
         return len(self.fsq_levels) if self.kind == "discrete" else int(self.latent_channels or 0)
+
+    @property
+    def blocks_per_decoder_level(self) -> int:
+        """Residual blocks per decoder level: decoder_depth, or depth when that is None."""
+        return self.depth if self.decoder_depth is None else self.decoder_depth
 
     @property
     def codebook_size(self) -> int | None:

@@ -12,7 +12,7 @@ import json
 import os
 import platform
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -66,13 +66,21 @@ def seeded_model(build: Callable[[], nn.Module], seed: int, rank: int) -> nn.Mod
     return model
 
 
-def warm_start(model: nn.Module, weights: Mapping[str, torch.Tensor], source: str) -> nn.Module:
+def warm_start(
+    model: nn.Module,
+    weights: Mapping[str, torch.Tensor],
+    source: str,
+    new_prefixes: Collection[str] = (),
+) -> nn.Module:
     """Load `weights` (a state dict of the same architecture, e.g. an earlier export) into `model` in
     place, cast to the model's dtypes; a missing, extra or reshaped tensor is a ConfigError naming
     `source`. Used by the recipes' `model.init_from` (fine-tuning a trained model with a new schedule
-    or data; the optimizer, EMA and step count start fresh)."""
+    or data; the optimizer, EMA and step count start fresh).
+
+    `new_prefixes`: names of layers the model has and `source` lacks by design (e.g. residual blocks
+    added to a decoder); their tensors may be missing and keep the model's own initial values."""
     own = model.state_dict()
-    missing = sorted(set(own) - set(weights))
+    missing = sorted(k for k in set(own) - set(weights) if not k.startswith(tuple(new_prefixes)))
     extra = sorted(set(weights) - set(own))
     reshaped = sorted(k for k in set(own) & set(weights) if own[k].shape != weights[k].shape)
     if missing or extra or reshaped:
@@ -82,7 +90,7 @@ def warm_start(model: nn.Module, weights: Mapping[str, torch.Tensor], source: st
             if keys
         )
         raise ConfigError(f"model.init_from {source!r} does not fit this model's architecture ({detail})")
-    model.load_state_dict({k: weights[k].to(own[k].dtype) for k in own})
+    model.load_state_dict({k: weights[k].to(own[k].dtype) if k in weights else own[k] for k in own})
     return model
 
 

@@ -3,7 +3,8 @@
 A recipe file has five sections (unknown keys anywhere are a ConfigError naming them):
 
     model:  {tier: cv4x8x8-nano, overrides: {widths: [32, 64]}}   # any TokenizerConfig field
-            (optional `init_from: runs/<earlier run>/export` or a tier name: start from those weights)
+            (optional `init_from: runs/<earlier run>/export` or a tier name: start from those weights;
+             optional `freeze: [encoder]`: a decoder-only stage that keeps the latents)
     data:   {root, datasets: [...], clip_length, clip_step, val_episodes, workers}  (recipes/data.py)
     loss:   {l1: 1.0, ssim: 0.2, gradient: 0.5, frequency: 0.0, aux: 1.0,
              image_fraction: 0.1, images_per_clip: 4}
@@ -85,11 +86,28 @@ class ModelSpec:
 
     `init_from` (optional): a tokenizer folder (e.g. an earlier run's `export/`) or shipped tier whose
     weights start the training instead of a random init (same architecture; a fresh optimizer,
-    schedule and EMA: a second training stage on new data or with a longer schedule)."""
+    schedule and EMA: a second training stage on new data or with a longer schedule). The one
+    change allowed is a deeper decoder (`overrides: {decoder_depth: N}`): the added residual blocks
+    start as the identity, so the stage starts from the earlier model's exact reconstructions.
+
+    `freeze` (optional): parts kept fixed, e.g. `[encoder]` for a decoder-only stage: the latents
+    (CV values, DV token ids) and the CV latent statistics stay those of `init_from`, so world
+    models trained over them keep working with the new decoder."""
 
     tier: str
     overrides: dict[str, Any] = field(default_factory=dict)
     init_from: str | None = None
+    freeze: tuple[str, ...] = ()
+
+    FREEZABLE: ClassVar[tuple[str, ...]] = ("encoder",)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "freeze", tuple(self.freeze))  # (YAML lists; types checked on parsing)
+        unknown = [v for v in self.freeze if v not in self.FREEZABLE]
+        if unknown:
+            raise ConfigError(f"model.freeze: unknown part {unknown[0]!r}; expected some of {list(self.FREEZABLE)}")
+        if self.freeze and self.init_from is None:
+            raise ConfigError("model.freeze needs model.init_from: a frozen part keeps trained weights")
 
     def config(self) -> Any:
         from worldfm.tokenizers import get_tokenizer_config
@@ -273,10 +291,35 @@ def _model_card(recipe: TokenizerRecipe, config: Any, result: TrainResult, recor
         f"compression, {record['parameters']:,} parameters.\n\n"
         + data_line(recipe.data, held_out=True)
         + init_line(recipe.model.init_from)
+        + freeze_line(recipe.model.freeze)
         + training_line(recipe, result, record, "clips", extra=f" (x{recipe.train.grad_accum} accumulation)")
         + f"- Held-out scores (EMA, exported {recipe.export.dtype} weights): {scores}.\n\n"
         + RECORD_NOTE
     )
+
+
+def freeze_line(freeze: tuple[str, ...]) -> str:
+    """The model card's line on frozen parts ("" when none)."""
+    if "encoder" not in freeze:
+        return ""
+    return (
+        "- Encoder frozen at the initial weights: the latents (and their statistics) are those of the "
+        "initial model, only the decoder trained; world models over that model can take this decoder.\n"
+    )
+
+
+def added_decoder_blocks(source: Any, target: Any, name: str) -> list[str]:
+    """State-dict prefixes of the decoder blocks `target` (a TokenizerConfig) adds to `source` when it
+    only deepens the decoder; [] when the architectures agree. Any other difference is left to
+    `warm_start`'s shape check, except a shallower decoder, refused here with a clear message."""
+    have, want = source.blocks_per_decoder_level, target.blocks_per_decoder_level
+    if want < have:
+        raise ConfigError(
+            f"model.init_from {name!r} has {have} decoder blocks per level; a stage can add blocks, "
+            f"not remove them (decoder_depth {want})"
+        )
+    levels = len(target.widths)
+    return [f"decoder.blocks.{i}.{j}." for i in range(levels) for j in range(have, want)]
 
 
 def export_tokenizer(
@@ -286,10 +329,13 @@ def export_tokenizer(
     train_clips: Any,
     out_dir: Path,
     log: Callable[[str], None] | None = None,
+    latent_stats: tuple[list[float], list[float]] | None = None,
 ) -> Path:
     """Write `out_dir`: the EMA weights in the recipe's dtype, (CV) per-channel latent mean/std in the
     config, a model card and training_record.json. Statistics and scores are measured on the
-    exported weights as they load back (i.e. after rounding to bf16), since those are what ships."""
+    exported weights as they load back (i.e. after rounding to bf16), since those are what ships.
+    `latent_stats` (mean, std), when given, are written instead of measured: a frozen encoder keeps
+    its earlier statistics, which world models were trained with."""
     from worldfm.tokenizers import VideoTokenizer
 
     model = VideoTokenizer(trainer.ema.module.config)
@@ -300,7 +346,7 @@ def export_tokenizer(
     stats: dict[str, Any] = {}
     bs = trainer.config.val_batch_size or trainer.config.batch_size
     if config.kind == "continuous":
-        mean, std = latent_statistics(
+        mean, std = latent_stats or latent_statistics(
             shipped, train_clips, recipe.export.latent_stats_clips, bs, trainer.device
         )
         config = config.replace(latent_mean=tuple(mean), latent_std=tuple(std))
@@ -343,11 +389,20 @@ def run_tokenizer_recipe(
         paths = ensure_datasets(recipe.data, log=say)
         train_clips, val_clips = build_clip_data(recipe.data, paths, seed=recipe.train.seed, keys=("video",))
         model = seeded_model(lambda: VideoTokenizer(tok_config), recipe.train.seed, info.rank)
+        kept_stats = None
         if recipe.model.init_from is not None:
             start = VideoTokenizer.from_pretrained(recipe.model.init_from)
-            warm_start(model, start.state_dict(), recipe.model.init_from)
+            new = added_decoder_blocks(start.config, tok_config, recipe.model.init_from)
+            warm_start(model, start.state_dict(), recipe.model.init_from, new_prefixes=new)
             if say:
-                say(f"initial weights from {recipe.model.init_from}")
+                grown = f" ({len(new)} new decoder blocks start as the identity)" if new else ""
+                say(f"initial weights from {recipe.model.init_from}{grown}")
+            if "encoder" in recipe.model.freeze:
+                model.encoder.requires_grad_(False)
+                if start.config.latent_mean is not None:
+                    kept_stats = (list(start.config.latent_mean), list(start.config.latent_std or ()))
+                if say:
+                    say("encoder frozen: only the decoder trains (the latents stay those of init_from)")
         fingerprint = {
             "model": to_plain(tok_config.to_dict()),
             "data": to_plain(recipe.data),
@@ -355,6 +410,8 @@ def run_tokenizer_recipe(
         }
         if recipe.model.init_from is not None:  # (absent otherwise: earlier runs keep resuming)
             fingerprint["init_from"] = recipe.model.init_from
+        if recipe.model.freeze:
+            fingerprint["freeze"] = list(recipe.model.freeze)
         banner = (
             f"{tok_config.name}: {model.num_parameters():,} parameters; {len(train_clips)} training clips, "
             f"{len(val_clips) if val_clips is not None else 0} validation clips of {recipe.data.clip_length} "
@@ -368,7 +425,7 @@ def run_tokenizer_recipe(
             fingerprint,
             banner,
             lambda trainer, result, out_dir, say: export_tokenizer(
-                trainer, recipe, result, train_clips, out_dir, log=say
+                trainer, recipe, result, train_clips, out_dir, log=say, latent_stats=kept_stats
             ),
         )
 

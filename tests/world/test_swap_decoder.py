@@ -1,0 +1,74 @@
+"""`swap_decoder`: a decoder trained over the same frozen encoder replaces a pipeline's; anything that
+would change the latents is refused and leaves the pipeline folder as it was."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+
+from worldfm.errors import WorldfmError
+from worldfm.tokenizers import VideoTokenizer
+from worldfm.tokenizers.pretrained import SHIPPED_WEIGHTS_DIR
+from worldfm.train.recipes.run import warm_start
+from worldfm.world.swap_decoder import swap_decoder
+
+
+def _folder_bytes(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def _retrained(source: VideoTokenizer, folder: Path, seed: int, touch_encoder: bool = False) -> Path:
+    """`source` grown to two decoder blocks per level with changed decoder (or encoder) weights."""
+    model = VideoTokenizer(source.config.replace(decoder_depth=2, latent_mean=None, latent_std=None))
+    warm_start(model, source.state_dict(), "source", new_prefixes=("decoder.blocks.0.1.", "decoder.blocks.1.1."))
+    g = torch.Generator().manual_seed(seed)
+    part = model.encoder if touch_encoder else model.decoder
+    with torch.no_grad():
+        for p in part.parameters():
+            p.add_(torch.randn(p.shape, generator=g) * 1e-2)
+    return model.save_pretrained(folder)
+
+
+@pytest.fixture()
+def pipeline(tmp_path: Path) -> Path:
+    """A copy of the shipped predict-nano pipeline folder."""
+    return Path(shutil.copytree(SHIPPED_WEIGHTS_DIR / "predict-nano", tmp_path / "predict-nano"))
+
+
+def test_swap_keeps_latents_and_statistics(pipeline: Path, tmp_path: Path) -> None:
+    from worldfm.world.load import load_world_pipeline
+
+    old = VideoTokenizer.from_pretrained(pipeline / "tokenizer")
+    new_folder = _retrained(old, tmp_path / "decoder", seed=1)
+    report = swap_decoder(pipeline, new_folder)
+    assert report["decoder_depth"] == 2 and report["decoder_parameters"] > report["decoder_parameters_before"]
+    swapped = VideoTokenizer.from_pretrained(pipeline / "tokenizer")
+    new = VideoTokenizer.from_pretrained(new_folder)
+    assert swapped.config.latent_mean == old.config.latent_mean  # the pipeline keeps its statistics
+    assert swapped.config.latent_std == old.config.latent_std
+    video = torch.rand(1, 3, 9, 64, 64, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    with torch.no_grad():
+        assert torch.equal(swapped.encode(video), old.encode(video))
+        assert torch.equal(swapped.decode(swapped.encode(video)), new.decode(new.encode(video)))
+    record = json.loads((pipeline / "training_record.json").read_text())
+    assert record["decoder_swaps"][-1]["source"] == str(new_folder)
+    assert "Tokenizer decoder replaced" in (pipeline / "README.md").read_text()
+    assert not [p for p in pipeline.iterdir() if p.name.startswith(".")]  # no temporary folders left
+    loaded = load_world_pipeline(pipeline, guardrail="off")
+    assert loaded.tokenizer.config.blocks_per_decoder_level == 2
+
+
+def test_refusals_leave_the_pipeline_untouched(pipeline: Path, tmp_path: Path) -> None:
+    before = _folder_bytes(pipeline)
+    old = VideoTokenizer.from_pretrained(pipeline / "tokenizer")
+    with pytest.raises(WorldfmError, match=r"encoder weights differ from the pipeline's \(encoder\."):
+        swap_decoder(pipeline, _retrained(old, tmp_path / "encoder", seed=2, touch_encoder=True))
+    with pytest.raises(WorldfmError, match="differs from the pipeline's in fsq_levels, kind, latent_channels"):
+        swap_decoder(pipeline, "dv4x8x8-nano")
+    with pytest.raises(WorldfmError, match="not a world model pipeline folder"):
+        swap_decoder(tmp_path, "cv4x8x8-nano")
+    assert _folder_bytes(pipeline) == before
