@@ -14,6 +14,7 @@ from worldfm.errors import WorldfmError
 from worldfm.tokenizers import VideoTokenizer
 from worldfm.tokenizers.pretrained import SHIPPED_WEIGHTS_DIR
 from worldfm.train.recipes.run import warm_start
+from worldfm.train.recipes.tokenizer import added_decoder_blocks
 from worldfm.world.swap_decoder import swap_decoder
 
 
@@ -22,9 +23,10 @@ def _folder_bytes(folder: Path) -> dict[str, bytes]:
 
 
 def _retrained(source: VideoTokenizer, folder: Path, seed: int, touch_encoder: bool = False) -> Path:
-    """`source` grown to two decoder blocks per level with changed decoder (or encoder) weights."""
-    model = VideoTokenizer(source.config.replace(decoder_depth=2, latent_mean=None, latent_std=None))
-    warm_start(model, source.state_dict(), "source", new_prefixes=("decoder.blocks.0.1.", "decoder.blocks.1.1."))
+    """`source` grown by one decoder block per level, with changed decoder (or encoder) weights."""
+    depth = source.config.blocks_per_decoder_level + 1
+    model = VideoTokenizer(source.config.replace(decoder_depth=depth, latent_mean=None, latent_std=None))
+    warm_start(model, source.state_dict(), "source", added_decoder_blocks(source.config, model.config, "source"))
     g = torch.Generator().manual_seed(seed)
     part = model.encoder if touch_encoder else model.decoder
     with torch.no_grad():
@@ -45,7 +47,8 @@ def test_swap_keeps_latents_and_statistics(pipeline: Path, tmp_path: Path) -> No
     old = VideoTokenizer.from_pretrained(pipeline / "tokenizer")
     new_folder = _retrained(old, tmp_path / "decoder", seed=1)
     report = swap_decoder(pipeline, new_folder)
-    assert report["decoder_depth"] == 2 and report["decoder_parameters"] > report["decoder_parameters_before"]
+    depth = old.config.blocks_per_decoder_level + 1
+    assert report["decoder_depth"] == depth and report["decoder_parameters"] > report["decoder_parameters_before"]
     swapped = VideoTokenizer.from_pretrained(pipeline / "tokenizer")
     new = VideoTokenizer.from_pretrained(new_folder)
     assert swapped.config.latent_mean == old.config.latent_mean  # the pipeline keeps its statistics
@@ -59,7 +62,17 @@ def test_swap_keeps_latents_and_statistics(pipeline: Path, tmp_path: Path) -> No
     assert "Tokenizer decoder replaced" in (pipeline / "README.md").read_text()
     assert not [p for p in pipeline.iterdir() if p.name.startswith(".")]  # no temporary folders left
     loaded = load_world_pipeline(pipeline, guardrail="off")
-    assert loaded.tokenizer.config.blocks_per_decoder_level == 2
+    assert loaded.tokenizer.config.blocks_per_decoder_level == depth
+
+
+@pytest.mark.parametrize(("pipeline_name", "tier"), [("predict-nano", "cv4x8x8-nano"), ("ar-nano", "dv4x8x8-nano")])
+def test_shipped_pipelines_carry_the_shipped_tokenizers(pipeline_name: str, tier: str) -> None:
+    """The world models' tokenizer copies equal the shipped tiers (weights and latent statistics)."""
+    copy = VideoTokenizer.from_pretrained(SHIPPED_WEIGHTS_DIR / pipeline_name / "tokenizer")
+    shipped = VideoTokenizer.from_pretrained(tier)
+    assert copy.config == shipped.config
+    for (name, a), b in zip(copy.state_dict().items(), shipped.state_dict().values(), strict=True):
+        assert torch.equal(a, b), name
 
 
 def test_refusals_leave_the_pipeline_untouched(pipeline: Path, tmp_path: Path) -> None:
