@@ -99,9 +99,9 @@ class Decoder(nn.Module):
         self.blocks = nn.ModuleList()
         self.ups = nn.ModuleList()
         steps = c.resample_steps
+        blocks = c.blocks_per_decoder_level
         for i in reversed(range(len(widths))):  # coarsest level first
             w = widths[i]
-            blocks = c.blocks_per_decoder_level
             self.blocks.append(nn.ModuleList(CausalResBlock(w, w, g, k, c.norm) for _ in range(blocks)))
             if i > 0:
                 fs, ft = steps[i - 1]

@@ -22,17 +22,9 @@ from worldfm.errors import WorldfmError
 from worldfm.world.pipeline_folder import MODEL_INDEX
 
 COMPONENT = "tokenizer"
-RECORD_FILE = "training_record.json"
-CARD_FILE = "README.md"
+RECORD_FILE = "training_record.json"  # (as worldfm.train.recipes.run writes it; not imported: world does not depend on train)
 # Config fields a decoder-only stage may change; every other field fixes the latents.
 DECODER_FIELDS = ("decoder_depth", "latent_mean", "latent_std", "name")
-
-
-def _stored_dtype(folder: Path) -> str:
-    try:
-        return str(json.loads((folder / "config.json").read_text()).get("_dtype", "bfloat16"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise WorldfmError(f"{folder}: unreadable tokenizer config ({exc})") from exc
 
 
 def check_same_latents(current: Any, candidate: Any, source: str) -> None:
@@ -81,7 +73,7 @@ def _replace_folder(target: Path, fill: Any) -> None:
 
 
 def _append_record(folder: Path, entry: dict[str, Any]) -> None:
-    from worldfm.tokenizers.pretrained import atomic_file
+    from worldfm.tokenizers.pretrained import CARD_FILE, atomic_file
 
     record_file = folder / RECORD_FILE
     if record_file.is_file():
@@ -107,6 +99,7 @@ def swap_decoder(pipeline: str | os.PathLike[str], tokenizer: str | os.PathLike[
     statistics and its weight dtype. Records the swap in the folder's training_record.json and model
     card. Returns a summary: pipeline, source, decoder parameters before/after, decoder depth."""
     from worldfm.tokenizers import VideoTokenizer
+    from worldfm.tokenizers.pretrained import CLASS_NAME, FORMAT_VERSION, read_model_config
 
     folder = Path(pipeline)
     if not (folder / MODEL_INDEX).is_file():
@@ -123,7 +116,7 @@ def swap_decoder(pipeline: str | os.PathLike[str], tokenizer: str | os.PathLike[
     )
     final = VideoTokenizer(config)
     final.load_state_dict(candidate.state_dict())
-    dtype = _stored_dtype(component)
+    dtype = read_model_config(component, CLASS_NAME, FORMAT_VERSION, "a tokenizer")[1].get("_dtype", "bfloat16")
     _replace_folder(component, lambda path: final.save_pretrained(path, dtype=dtype))
     entry = {
         "source": source,
