@@ -76,6 +76,25 @@ def test_adaln_neutral_at_init_and_trainable(rank: int) -> None:
     assert last.grad is not None and last.grad.abs().sum() > 0
 
 
+@pytest.mark.parametrize("rank", [0, 4])
+def test_adaln_per_frame_rows_repeat_over_their_tokens(rank: int) -> None:
+    torch.manual_seed(0)
+    ada = AdaLN(emb_dim=8, width=6, chunks=3, lora_rank=rank)
+    shared = AdaLNShared(8, 6, 3)
+    for m in (ada, shared):
+        for p in m.parameters():
+            torch.nn.init.normal_(p)
+    emb = torch.randn(2, 3, 8)  # 3 frames
+    per_frame = ada(emb, shared(emb) if rank else None, tokens_per_frame=4)
+    assert [t.shape for t in per_frame] == [(2, 12, 6)] * 3
+    for f in range(3):  # frame f's tokens get exactly the per-sample modulation of its own row
+        alone = ada(emb[:, f], shared(emb[:, f]) if rank else None)
+        for got, want in zip(per_frame, alone, strict=True):
+            assert torch.allclose(got[:, 4 * f : 4 * f + 4], want.expand(2, 4, 6), atol=1e-6)
+    with pytest.raises(ConfigError, match=r"\(B, D\) or \(B, T, D\)"):
+        ada(torch.randn(2, 3, 4, 8))
+
+
 def test_adaln_lora_saves_parameters() -> None:
     full = sum(p.numel() for p in AdaLN(256, 256, 9).parameters())
     lora = sum(p.numel() for p in AdaLN(256, 256, 9, lora_rank=64).parameters())

@@ -99,15 +99,18 @@ def test_shipped_configs_parse() -> None:
         "predict-nano",
         "predict-nano-stage2",
         "predict-nano-stage3",
+        "predict-nano-stage4",
         "predict-super",
     }
+    # Each stage starts from an earlier stage's export; stage 4 from the shipped stage 2 (stage 3,
+    # plain further training, was not shipped).
+    starts = {"2": "predict-nano", "3": "predict-nano-stage2", "4": "predict-nano-stage2"}
     for path in CONFIGS:
         recipe = load_predict_recipe(path)
         tier, _, stage = path.stem.partition("-stage")
         assert recipe.model.tier == tier
-        if stage:  # a later stage starts from the previous stage's export
-            previous = "" if stage == "2" else f"-stage{int(stage) - 1}"
-            assert recipe.model.init_from == f"runs/{tier}{previous}/export"
+        if stage:
+            assert recipe.model.init_from == f"runs/{starts[stage]}/export"
         assert {d.scenario for d in recipe.data.datasets} == {"objects", "robot", "driving"}
         text = path.read_text()
         assert "Launch" in text and "worldfm train predict" in text
@@ -204,6 +207,14 @@ def test_task_loss_ignores_given_frames() -> None:
     assert task.batch_size(batch) == 2
     mask = frame_mask_from_counts([1, 1], 3)
     assert mask.sum() == 2
+    # Validation measures action use: another clip's actions against each clip's own.
+    assert "action_gain" not in task.validate(net, [batch])  # one clip with actions: no control
+    torch.manual_seed(1)
+    for param in net.parameters():  # a trained-looking net: the zero-initialised layers too
+        torch.nn.init.normal_(param, std=0.2)
+    both = {**batch, "has_actions": torch.tensor([True, True])}
+    val = task.validate(net, [both])
+    assert val["action_gain"] != 0.0 and val["clips"] == 2.0
 
 
 def test_tiny_training_run_exports_a_loadable_pipeline(tmp_path: Path) -> None:

@@ -133,6 +133,29 @@ def test_frozen_tokenizer_checks(tmp_path: Path) -> None:
         load_frozen_tokenizer(str(tmp_path / "missing"), "discrete", "autoregressive model")
 
 
+def test_cache_key_ignores_config_fields_added_later_at_their_default() -> None:
+    """A cache written before `decoder_depth` existed keeps its key: the field, at its default
+    (None), is not hashed; set, it is."""
+    import dataclasses
+
+    tok, clips, data = tiny_cv(0), Clips(), parse_data(DATA)
+    key = cache_key(tok, clips, data)
+    before_field = {k: v for k, v in tok.config.to_dict().items() if k != "decoder_depth"}
+
+    class OldConfig:
+        def to_dict(self) -> dict:
+            return before_field
+
+    class OldTokenizer:
+        config = OldConfig()
+        state_dict = tok.state_dict
+
+    assert cache_key(OldTokenizer(), clips, data) == key
+    deeper = dataclasses.replace(tok.config, decoder_depth=tok.config.depth)  # same blocks, field set
+    tok.config = deeper
+    assert cache_key(tok, clips, data) != key
+
+
 def test_encoding_cache_round_trip_reuse_and_rebuild(tmp_path: Path) -> None:
     tok, clips, data = tiny_cv(0), Clips(), parse_data(DATA)
     path = tmp_path / "run" / "latent_cache.safetensors"

@@ -11,6 +11,10 @@ replaces it with a rank-r product `up(down(silu(emb)))` and adds a term shared b
 (`AdaLNShared`, computed once per forward): about `(emb_dim + chunks*width) * r` parameters per block
 instead of `emb_dim * chunks * width`. The last linear of both is zero-initialised, so every block
 starts as the identity (gate 0) and the modulation starts neutral (shift 0, scale 0).
+
+Per-frame modulation (Cosmos' action-conditioned Video2World): an embedding `(B, T, emb_dim)`, one
+row per latent frame, gives every frame its own shift/scale/gate; `forward(..., tokens_per_frame=n)`
+repeats each row over the frame's n tokens, so the outputs line up with `(B, T*n, width)` tokens.
 """
 
 from __future__ import annotations
@@ -28,10 +32,11 @@ def modulate(x: torch.Tensor, shift: torch.Tensor, scale: torch.Tensor) -> torch
 
 
 class AdaLN(nn.Module):
-    """`emb (B, emb_dim)` -> `chunks` tensors `(B, 1, width)` (e.g. shift, scale, gate).
+    """`emb (B, emb_dim)` -> `chunks` tensors `(B, 1, width)` (e.g. shift, scale, gate); per frame,
+    `emb (B, T, emb_dim)` -> `chunks` tensors `(B, T * tokens_per_frame, width)`.
 
     lora_rank 0: one linear (plain AdaLN). lora_rank r > 0: `up(down(.))` of rank r (AdaLN-LoRA), to
-    which `forward`'s `shared` term `(B, chunks*width)` is added when given.
+    which `forward`'s `shared` term (`(B, chunks*width)`, or `(B, T, chunks*width)` per frame) is added.
     """
 
     def __init__(self, emb_dim: int, width: int, chunks: int = 3, lora_rank: int = 0) -> None:
@@ -52,16 +57,24 @@ class AdaLN(nn.Module):
             nn.init.zeros_(self.proj.weight)
             nn.init.zeros_(self.proj.bias)
 
-    def forward(self, emb: torch.Tensor, shared: torch.Tensor | None = None) -> tuple[torch.Tensor, ...]:
+    def forward(
+        self, emb: torch.Tensor, shared: torch.Tensor | None = None, tokens_per_frame: int = 1
+    ) -> tuple[torch.Tensor, ...]:
+        if emb.ndim not in (2, 3):
+            raise ConfigError(f"AdaLN emb must be (B, D) or (B, T, D), got {tuple(emb.shape)}")
         h = F.silu(emb)
         out = self.up(self.down(h)) if self.lora_rank else self.proj(h)
         if shared is not None:
             out = out + shared
-        return out.unsqueeze(1).chunk(self.chunks, dim=-1)
+        if out.ndim == 2:
+            return out.unsqueeze(1).chunk(self.chunks, dim=-1)
+        # One row per latent frame, repeated over its tokens (tokens are frame-major).
+        return out.repeat_interleave(tokens_per_frame, dim=1).chunk(self.chunks, dim=-1)
 
 
 class AdaLNShared(nn.Module):
-    """The term AdaLN-LoRA shares across blocks: `emb (B, emb_dim)` -> `(B, chunks*width)`, zero at init."""
+    """The term AdaLN-LoRA shares across blocks: `emb (B, [T,] emb_dim)` -> `(B, [T,] chunks*width)`,
+    zero at init."""
 
     def __init__(self, emb_dim: int, width: int, chunks: int = 3) -> None:
         super().__init__()

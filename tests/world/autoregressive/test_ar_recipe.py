@@ -130,6 +130,27 @@ def test_window_starts() -> None:
     assert task.window_start(2, g) == 0  # a clip one window long always starts at 0
 
 
+def test_validation_measures_action_use() -> None:
+    """`action_gain` compares the cross-entropy with each clip's own actions against another clip's."""
+    from ar_helpers import tiny_ar
+
+    from worldfm.text import TextEncoder, TextEncoderConfig
+
+    net = tiny_ar()
+    task = ARTask(None, TextEncoder(TextEncoderConfig(max_tokens=8)), ARConditioningSpec(), net.config)
+    g = torch.Generator().manual_seed(0)
+    batch = {
+        "tokens": torch.randint(0, 36, (3, 3, 2, 2), generator=g),
+        "caption": ["a ball", "", "an arm"],
+        "actions": torch.randn(3, 8, 3, generator=g),
+        "has_actions": torch.tensor([True, False, True]),
+    }
+    val = task.validate(net, [batch])
+    assert val["action_gain"] != 0.0 and val["clips"] == 3.0
+    batch["has_actions"] = torch.tensor([True, False, False])  # a lone clip with actions: no control
+    assert "action_gain" not in task.validate(net, [batch])
+
+
 def test_tiny_training_run_exports_a_loadable_pipeline(shared: tuple[Path, Path], tmp_path: Path) -> None:
     from worldfm.world.autoregressive.pipeline import ARVideo2WorldPipeline
 

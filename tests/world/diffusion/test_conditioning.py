@@ -55,6 +55,19 @@ def test_drop_and_unconditional() -> None:
     assert torch.equal(u.latents, c.latents) and torch.equal(u.frame_mask, c.frame_mask)
 
 
+def test_shuffled_actions_control() -> None:
+    actions = torch.arange(4.0)[:, None, None].expand(4, 2, 3).clone()  # sample i's actions all equal i
+    cond = Condition(actions=actions, has_actions=torch.tensor([True, False, True, True]))
+    shuffled, changed = cond.with_shuffled_actions()
+    assert shuffled.actions[:, 0, 0].tolist() == [2.0, 1.0, 3.0, 0.0]  # cyclic among samples with actions
+    assert changed.tolist() == [True, False, True, True]
+    assert torch.equal(cond.actions, actions)  # the original is untouched
+    lone, changed = Condition(actions=actions[:2], has_actions=torch.tensor([True, False])).with_shuffled_actions()
+    assert torch.equal(lone.actions, actions[:2]) and not changed.any()
+    text_only = Condition(text=torch.zeros(2, 1, 384), text_mask=torch.ones(2, 1, dtype=torch.bool))
+    assert text_only.with_shuffled_actions()[1].tolist() == [False, False]
+
+
 def test_dropout_rates() -> None:
     g = torch.Generator().manual_seed(0)
     d = conditioning_dropout(make(b=4000), 0.25, 0.5, generator=g)

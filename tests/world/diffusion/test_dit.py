@@ -84,6 +84,44 @@ def test_actions_are_grouped_per_latent_frame() -> None:
     assert not torch.allclose(base, net(x, 0.5, later))
 
 
+def test_action_modulation_starts_as_the_model_without_it() -> None:
+    """A model grown with per-frame action modulation (zero-initialised) reproduces the model it was
+    warm-started from (up to float rounding: the modulation is computed per frame); once trained, the actions change every frame's modulation."""
+    from worldfm.train.recipes.run import warm_start
+
+    base = tiny_dit()
+    grown = DiT(tiny_dit_config(action_modulation=True)).eval()
+    assert {k for k in grown.state_dict() if k not in base.state_dict()} == {
+        "action_mod.0.weight", "action_mod.0.bias", "action_mod.2.weight", "action_mod.2.bias", "no_action_mod"
+    }
+    warm_start(grown, base.state_dict(), "base", new_prefixes=DiT.WARM_START_NEW)
+    x, cond = torch.randn(2, 4, 3, 2, 2), full_cond()
+    absent = Condition(latents=cond.latents, frame_mask=cond.frame_mask)
+    for c in (cond, absent):
+        assert torch.allclose(grown(x, 0.5, c), base(x, 0.5, c), atol=1e-5)
+    randomize(grown.action_mod, 1)
+    torch.nn.init.normal_(grown.no_action_mod)
+    assert not torch.allclose(grown(x, 0.5, absent), base(x, 0.5, absent))  # the learned "no action" row
+    later = Condition(**{**cond.__dict__, "actions": cond.actions.clone()})
+    later.actions[:, 4:] += 1.0  # the actions into latent frame 2 only
+    plain = tiny_dit()
+    plain.action_proj[2].weight.data.zero_()  # token embedding silenced: only the modulation sees actions
+    grown.load_state_dict({**grown.state_dict(), "action_proj.2.weight": plain.action_proj[2].weight})
+    assert not torch.allclose(grown(x, 0.5, cond), grown(x, 0.5, later))
+    # Without action_dim the flag builds nothing (tiers may set it for models trained on action data).
+    assert not any("action" in k for k in DiT(tiny_dit_config(action_dim=0, action_modulation=True)).state_dict())
+
+
+def test_action_modulation_save_load_and_old_configs(tmp_path: Path) -> None:
+    net = tiny_dit(action_modulation=True)
+    x, cond = torch.randn(2, 4, 3, 2, 2), full_cond()
+    net.save_pretrained(tmp_path / "m", dtype="float32")
+    assert torch.equal(DiT.from_pretrained(tmp_path / "m")(x, 0.7, cond), net(x, 0.7, cond))
+    data = tiny_dit_config().to_dict()
+    data.pop("action_modulation")  # a config.json written before the field existed
+    assert DiTConfig.from_dict(data).action_modulation is False
+
+
 def test_bf16_autocast_forward() -> None:
     net = tiny_dit()
     x, cond = torch.randn(2, 4, 3, 2, 2), full_cond()
@@ -112,8 +150,9 @@ def test_input_errors() -> None:
 
 
 @pytest.mark.slow  # the first non-reentrant checkpoint costs ~3 s of one-time torch imports
-def test_gradient_checkpointing_matches() -> None:
-    net = tiny_dit().train()
+@pytest.mark.parametrize("modulation", [False, True])
+def test_gradient_checkpointing_matches(modulation: bool) -> None:
+    net = tiny_dit(action_modulation=modulation).train()
     x, cond = torch.randn(2, 4, 3, 2, 2), full_cond()
     net(x, 0.3, cond).square().mean().backward()
     grads = [p.grad.clone() for p in net.parameters()]

@@ -336,24 +336,38 @@ class ARTask(FrozenEncoderTask):
         per_sample = ar_loss(model(window, cond), window, self.config.fsq_levels)
         return per_sample.mean(), {"window_start": torch.tensor(float(start))}
 
+    @torch.no_grad()
     def validate(self, model: nn.Module, batches: Iterable[Any]) -> dict[str, float]:
         """Cross-entropy (EMA model, nats per token summed over FSQ levels) of the first window of each
-        clip, with its caption and actions (`ce`) and without (`ce_uncond`); `bits_per_token` from `ce`."""
+        clip, with its caption and actions (`ce`) and without (`ce_uncond`); `bits_per_token` from `ce`.
+
+        With actions, `action_gain`: over the clips with actions, the cross-entropy with another clip's
+        actions minus that with their own, as a percentage of the latter; above 0 when the model uses
+        the actions."""
         from worldfm.world.autoregressive.transformer import ar_loss
 
         sums = {"ce": 0.0, "ce_uncond": 0.0}
+        own, other = 0.0, 0.0
         n = 0
         frames = self.config.sample_frames
+        levels = self.config.fsq_levels
         for batch in batches:
             tokens = self.tokens(batch)
             window = tokens[:, :frames]
             cond = self.condition(batch, 0, frames, tokens.device)
-            sums["ce"] += float(ar_loss(model(window, cond), window, self.config.fsq_levels).sum())
+            per_clip = ar_loss(model(window, cond), window, levels)
+            sums["ce"] += float(per_clip.sum())
             unc = cond.unconditional()
-            sums["ce_uncond"] += float(ar_loss(model(window, unc), window, self.config.fsq_levels).sum())
+            sums["ce_uncond"] += float(ar_loss(model(window, unc), window, levels).sum())
+            shuffled, changed = cond.with_shuffled_actions()
+            if bool(changed.any()):
+                own += float(per_clip[changed].sum())
+                other += float(ar_loss(model(window, shuffled), window, levels)[changed].sum())
             n += tokens.shape[0]
         out = {k: v / max(n, 1) for k, v in sums.items()}
         out["bits_per_token"] = out["ce"] / math.log(2)
+        if own > 0:
+            out["action_gain"] = 100.0 * (other - own) / own
         out["clips"] = float(n)
         return out
 

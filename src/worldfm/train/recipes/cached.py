@@ -283,13 +283,20 @@ class EncodedClips(abc.ABC):
         return self.clips.epoch_indices(epoch)
 
 
+# Tokenizer config fields added after caches were first written, with the value that means "as
+# before": hashed only when set otherwise, so the caches of earlier runs keep their keys.
+LATER_TOKENIZER_FIELDS: dict[str, Any] = {"decoder_depth": None}
+
+
 def cache_key(tokenizer: Any, clips: Any, data: DataSpec) -> str:
     """16 hex digits naming what a cache holds: the tokenizer's config and weights, the data section
     and the number of clips; a cache file with another key is rebuilt."""
-    text = json.dumps(
-        {"tokenizer": to_plain(tokenizer.config.to_dict()), "data": to_plain(data), "clips": len(clips)},
-        sort_keys=True,
-    )
+    config = {
+        k: v
+        for k, v in to_plain(tokenizer.config.to_dict()).items()
+        if not (k in LATER_TOKENIZER_FIELDS and v == LATER_TOKENIZER_FIELDS[k])
+    }
+    text = json.dumps({"tokenizer": config, "data": to_plain(data), "clips": len(clips)}, sort_keys=True)
     weights = hashlib.sha256()
     for v in tokenizer.state_dict().values():
         weights.update(v.detach().cpu().float().numpy().tobytes())
@@ -502,7 +509,9 @@ def world_run(
         if init_from is not None:
             from worldfm.world.load import load_world_pipeline
 
-            warm_start(model, load_world_pipeline(init_from).transformer.state_dict(), init_from)
+            source = load_world_pipeline(init_from).transformer.state_dict()
+            # Layers the network may add over an earlier model (e.g. action modulation) start as no-ops.
+            warm_start(model, source, init_from, new_prefixes=getattr(model, "WARM_START_NEW", ()))
             if say:
                 say(f"initial transformer weights from {init_from}")
         prints = {

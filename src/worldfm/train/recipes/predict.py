@@ -402,30 +402,37 @@ class PredictTask(FrozenEncoderTask):
         per_sample = self.flow_loss(model, z0, cond, t, noise)
         return per_sample.mean(), {"given_frames": counts.float().mean()}
 
+    @torch.no_grad()
     def validate(self, model: nn.Module, batches: Iterable[Any]) -> dict[str, float]:
         """Flow loss (EMA model) at fixed times t in {0.25, 0.5, 0.75} with fixed noise, as Text2World
-        (no frame given) and Video2World (first latent frame given), no dropout: comparable across runs."""
+        (no frame given) and Video2World (first latent frame given), no dropout: comparable across runs.
+
+        With actions, `action_gain`: over the clips with actions, the Video2World flow loss with another
+        clip's actions minus that with their own (the same noise), as a percentage of the latter;
+        above 0 when the model uses the actions."""
         g = torch.Generator().manual_seed(1234)
         sums = {"flow_t2w": 0.0, "flow_v2w": 0.0}
+        own, other = 0.0, 0.0
         n = 0
         for batch in batches:
             z0 = self.latents(batch)
             b = z0.shape[0]
             for name, k in (("flow_t2w", 0), ("flow_v2w", 1)):
                 cond = self.condition(batch, z0, torch.full((b,), k, device=z0.device))
+                shuffled, changed = cond.with_shuffled_actions() if k else (cond, None)
                 for tv in (0.25, 0.5, 0.75):
                     noise = torch.randn(z0.shape, generator=g).to(z0.device)
-                    sums[name] += (
-                        float(
-                            self.flow_loss(
-                                model, z0, cond, torch.full((b,), tv, device=z0.device), noise
-                            ).sum()
-                        )
-                        / 3
-                    )
+                    t = torch.full((b,), tv, device=z0.device)
+                    per_clip = self.flow_loss(model, z0, cond, t, noise)
+                    sums[name] += float(per_clip.sum()) / 3
+                    if changed is not None and bool(changed.any()):
+                        own += float(per_clip[changed].sum())
+                        other += float(self.flow_loss(model, z0, shuffled, t, noise)[changed].sum())
             n += b
         out = {k: v / max(n, 1) for k, v in sums.items()}
         out["flow"] = (out["flow_t2w"] + out["flow_v2w"]) / 2
+        if own > 0:
+            out["action_gain"] = 100.0 * (other - own) / own
         out["clips"] = float(n)
         return out
 

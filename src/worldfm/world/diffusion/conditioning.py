@@ -143,6 +143,23 @@ class Condition:
             fields["actions"] = self.actions * fields["has_actions"][:, None, None]
         return Condition(**fields)
 
+    def with_shuffled_actions(self) -> tuple[Condition, torch.Tensor]:
+        """The action-use control: (a copy where each sample with actions takes the actions of the
+        next sample with actions, cyclically; `(B,)` bool of the samples whose actions changed).
+        Samples without actions, and a lone sample with them, keep theirs."""
+        b = self.batch_size or 0
+        if self.actions is None:
+            return self, torch.zeros(b, dtype=torch.bool)
+        fields = self._tensors()
+        idx = torch.nonzero(self.has_actions).flatten()  # type: ignore[arg-type]
+        changed = torch.zeros(b, dtype=torch.bool, device=self.actions.device)
+        if len(idx) > 1:
+            actions = self.actions.clone()
+            actions[idx] = self.actions[idx.roll(-1)]
+            fields["actions"] = actions
+            changed[idx] = (actions[idx] != self.actions[idx]).flatten(1).any(1)
+        return Condition(**fields), changed
+
     def unconditional(self) -> Condition:
         """The classifier-free guidance counterpart: no text and no actions, the same frame conditioning."""
         b = self.batch_size

@@ -25,6 +25,10 @@ class DiTConfig(TransformerConfig):
     - adaln_lora_rank: 0 for plain AdaLN, r > 0 for Cosmos' AdaLN-LoRA of rank r.
     - text_dim: width of the text encoder's token states (384 for MiniLM).
     - action_dim: per-step action width A the model takes (0: no action conditioning).
+    - action_modulation: with actions, also add a per-latent-frame action embedding to the timestep
+      embedding, so every frame gets its own AdaLN shift/scale/gate (as Cosmos' action-conditioned
+      Video2World does), on top of the embedding added to the frame's tokens. Ignored when
+      action_dim is 0; False in configs written before it existed.
     - qk_norm: RMS-normalise queries and keys per head (stable attention logits, as in Cosmos).
     - rope_theta: 3D RoPE base.
     - sample_frames, sample_size: the latent window trained on (frames, and side h = w); pipelines
@@ -43,6 +47,7 @@ class DiTConfig(TransformerConfig):
     adaln_lora_rank: int = 64
     text_dim: int = 384
     action_dim: int = 0
+    action_modulation: bool = False
     qk_norm: bool = True
     rope_theta: float = 10000.0
     sample_frames: int = 5

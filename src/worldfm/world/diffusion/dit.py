@@ -15,7 +15,10 @@ Actions: for T latent frames the window has F = 1 + (T - 1) * tf video frames an
 (one per transition). Latent frame j >= 1 covers video frames (j-1)*tf + 1 .. j*tf, reached by
 actions (j-1)*tf .. j*tf - 1, so those tf actions are concatenated and projected into one embedding
 added to every token of latent frame j; frame 0 (a single image) gets the projection of zeros.
-Samples without actions use a learned "no action" embedding on every frame instead.
+Samples without actions use a learned "no action" embedding on every frame instead. With
+`action_modulation`, a second projection of the same grouped actions is added to the timestep
+embedding of each latent frame, so the AdaLN modulation becomes per frame (Cosmos' action-conditioned
+DiT does this); it starts at zero, so a model without it warm-starts unchanged.
 """
 
 from __future__ import annotations
@@ -112,8 +115,10 @@ class DiTBlock(nn.Module):
         rope: tuple[torch.Tensor, torch.Tensor],
         text: torch.Tensor,
         text_mask: torch.Tensor,
+        tokens_per_frame: int = 1,
     ) -> torch.Tensor:
-        s1, c1, g1, s2, c2, g2, s3, c3, g3 = self.ada(emb, shared)
+        """x `(B, N, w)`; emb `(B, w)`, or `(B, T, w)` per latent frame with N = T * tokens_per_frame."""
+        s1, c1, g1, s2, c2, g2, s3, c3, g3 = self.ada(emb, shared, tokens_per_frame)
         x = x + g1 * self.attn(modulate(self.norm1(x), s1, c1), rope=rope)
         x = x + g2 * self.cross(modulate(self.norm2(x), s2, c2), context=text, mask=text_mask)
         return x + g3 * self.mlp(modulate(self.norm3(x), s3, c3))
@@ -127,6 +132,9 @@ class DiT(nn.Module):
     cond: a `Condition` (None: unconditional, no frames given).
     Returns the predicted velocity `(B, C, T, h, w)` (`noise - data` for rectified flow), float32.
     """
+
+    # Layers a warm start may find missing in an earlier model (they start as a no-op).
+    WARM_START_NEW = ("action_mod.", "no_action_mod")
 
     def __init__(self, config: DiTConfig) -> None:
         super().__init__()
@@ -144,6 +152,11 @@ class DiT(nn.Module):
                 nn.Linear(c.temporal_factor * c.action_dim, w), nn.SiLU(), nn.Linear(w, w)
             )
             self.no_action = nn.Parameter(torch.zeros(w))
+        if self.per_frame_modulation:
+            self.action_mod = nn.Sequential(
+                nn.Linear(c.temporal_factor * c.action_dim, w), nn.SiLU(), nn.Linear(w, w)
+            )
+            self.no_action_mod = nn.Parameter(torch.zeros(w))
         self.rope = RoPE3D(c.head_dim, c.rope_theta)
         self.blocks = nn.ModuleList(DiTBlock(c) for _ in range(c.depth))
         self.norm_out = nn.LayerNorm(w, elementwise_affine=False, eps=1e-6)
@@ -165,7 +178,7 @@ class DiT(nn.Module):
 
     def _zero_init(self) -> list[nn.Linear]:
         """Layers that start at zero: AdaLN outputs (identity blocks), the output projection (zero
-        prediction) and the action projection's output (actions start as a no-op)."""
+        prediction) and the action projections' outputs (actions start as a no-op)."""
         out = [self.patch_out, self.ada_out.proj]
         if self.shared is not None:
             out.append(self.shared.proj)
@@ -173,7 +186,14 @@ class DiT(nn.Module):
             out.append(blk.ada.up if blk.ada.lora_rank else blk.ada.proj)
         if self.config.action_dim:
             out.append(self.action_proj[2])
+        if self.per_frame_modulation:
+            out.append(self.action_mod[2])
         return out
+
+    @property
+    def per_frame_modulation(self) -> bool:
+        """Whether actions also modulate each latent frame's AdaLN (see the module docstring)."""
+        return bool(self.config.action_dim and self.config.action_modulation)
 
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())
@@ -189,18 +209,19 @@ class DiT(nn.Module):
         mask = torch.cat([keep, cond.text_mask.to(keep.device)], dim=1)  # type: ignore[union-attr]
         return torch.cat([null, text], dim=1), mask[:, None, None, :]
 
-    def _action_embedding(self, cond: Condition, b: int, t: int, dtype: torch.dtype) -> torch.Tensor | None:
-        """Per latent frame action embedding `(B, T, w)`, or None for models without actions."""
+    def _action_embedding(
+        self, cond: Condition, b: int, t: int, dtype: torch.dtype, proj: nn.Module, none: torch.Tensor
+    ) -> torch.Tensor:
+        """Per latent frame action embedding `(B, T, w)` through `proj`; `none` `(w,)` where there are
+        no actions."""
         c = self.config
-        if not c.action_dim:
-            return None
         if cond.actions is None:
-            return self.no_action.to(dtype).expand(b, t, -1)
+            return none.to(dtype).expand(b, t, -1)
         grouped = cond.actions.to(dtype).reshape(b, t - 1, c.temporal_factor * c.action_dim)
         grouped = F.pad(grouped, (0, 0, 1, 0))  # frame 0 is reached by no action
-        emb = self.action_proj(grouped)  # (B, T, w)
+        emb = proj(grouped)  # (B, T, w)
         has = cond.has_actions.to(emb.device)[:, None, None]  # type: ignore[union-attr]
-        return torch.where(has, emb, self.no_action.to(dtype))
+        return torch.where(has, emb, none.to(dtype))
 
     def forward(
         self, x: torch.Tensor, t: torch.Tensor | float, cond: Condition | None = None
@@ -232,22 +253,27 @@ class DiT(nn.Module):
         hp, wp = h // p, w // p
         z = z.view(b, ch + 1, nt, hp, p, wp, p).permute(0, 2, 3, 5, 1, 4, 6).reshape(b, nt, hp * wp, -1)
         tokens = self.patch_in(z)  # (B, T, hp*wp, width)
-        act = self._action_embedding(cond, b, nt, dtype)
-        if act is not None:
+        if c.action_dim:
+            act = self._action_embedding(cond, b, nt, dtype, self.action_proj, self.no_action)
             tokens = tokens + act[:, :, None, :]
         tokens = tokens.reshape(b, nt * hp * wp, -1)
 
-        emb = self.t_embed(t)
+        emb = self.t_embed(t)  # (B, w)
+        if self.per_frame_modulation:  # (B, T, w): each latent frame's own modulation
+            emb = emb[:, None, :] + self._action_embedding(
+                cond, b, nt, dtype, self.action_mod, self.no_action_mod
+            )
+        n = hp * wp  # tokens per latent frame
         shared = self.shared(emb) if self.shared is not None else None
         text, text_mask = self._text_tokens(cond, b, dtype)
         rope = self.rope(nt, hp, wp, x.device)
         for blk in self.blocks:
             if self.gradient_checkpointing and self.training:
-                tokens = checkpoint(blk, tokens, emb, shared, rope, text, text_mask, use_reentrant=False)
+                tokens = checkpoint(blk, tokens, emb, shared, rope, text, text_mask, n, use_reentrant=False)
             else:
-                tokens = blk(tokens, emb, shared, rope, text, text_mask)
+                tokens = blk(tokens, emb, shared, rope, text, text_mask, n)
 
-        shift, scale = self.ada_out(emb)
+        shift, scale = self.ada_out(emb, tokens_per_frame=n)
         out = self.patch_out(modulate(self.norm_out(tokens), shift, scale))  # (B, N, C*p*p)
         out = out.view(b, nt, hp, wp, ch, p, p).permute(0, 4, 1, 2, 5, 3, 6).reshape(b, ch, nt, h, w)
         return out.float()
