@@ -22,7 +22,7 @@ from worldfm.train.recipes.cached import (
     load_frozen_tokenizer,
     read_tokenizer_config,
 )
-from worldfm.train.recipes.common import build_sections, check_export_dtype
+from worldfm.train.recipes.common import build_sections, check_export_dtype, to_plain
 from worldfm.train.recipes.data import parse_data
 from worldfm.train.recipes.predict import CachedClips, cached_clips, encode_clips
 from worldfm.train.recipes.run import data_line, scores_text, write_text_atomic
@@ -133,26 +133,22 @@ def test_frozen_tokenizer_checks(tmp_path: Path) -> None:
         load_frozen_tokenizer(str(tmp_path / "missing"), "discrete", "autoregressive model")
 
 
-def test_cache_key_ignores_config_fields_added_later_at_their_default() -> None:
-    """A cache written before `decoder_depth` existed keeps its key: the field, at its default
-    (None), is not hashed; set, it is."""
+def test_fields_added_later_keep_fingerprints_and_cache_keys_at_their_default() -> None:
+    """Runs and caches saved before `TokenizerConfig.decoder_depth` or `DiTConfig.action_modulation`
+    existed keep resuming and their keys: at the "as before" value the field is left out; set, it counts."""
     import dataclasses
 
+    from worldfm.train.recipes.common import settings_dict
+    from worldfm.world.diffusion.config import DiTConfig
+
     tok, clips, data = tiny_cv(0), Clips(), parse_data(DATA)
+    for config, field_name, value in ((tok.config, "decoder_depth", 2), (DiTConfig(), "action_modulation", True)):
+        saved_before = {k: v for k, v in to_plain(config.to_dict()).items() if k != field_name}
+        assert settings_dict(config) == saved_before
+        assert settings_dict(dataclasses.replace(config, **{field_name: value}))[field_name] == value
+
     key = cache_key(tok, clips, data)
-    before_field = {k: v for k, v in tok.config.to_dict().items() if k != "decoder_depth"}
-
-    class OldConfig:
-        def to_dict(self) -> dict:
-            return before_field
-
-    class OldTokenizer:
-        config = OldConfig()
-        state_dict = tok.state_dict
-
-    assert cache_key(OldTokenizer(), clips, data) == key
-    deeper = dataclasses.replace(tok.config, decoder_depth=tok.config.depth)  # same blocks, field set
-    tok.config = deeper
+    tok.config = dataclasses.replace(tok.config, decoder_depth=tok.config.depth)  # same blocks, field set
     assert cache_key(tok, clips, data) != key
 
 

@@ -71,7 +71,9 @@ class DenoiseTask:
         return {"mse": sum(errs) / len(errs)}
 
 
-def make(run_dir: Path, init_seed: int = 0, **overrides: Any) -> Trainer:
+def make(
+    run_dir: Path, init_seed: int = 0, trainer_kwargs: dict[str, Any] | None = None, **overrides: Any
+) -> Trainer:
     torch.manual_seed(init_seed)
     settings = dict(
         max_steps=6,
@@ -94,6 +96,7 @@ def make(run_dir: Path, init_seed: int = 0, **overrides: Any) -> Trainer:
         run_dir,
         val_data=Images(6, seed=1),
         log=lambda m: None,
+        **(trainer_kwargs or {}),
     )
 
 
@@ -123,6 +126,22 @@ def test_resume_gives_bit_identical_losses(tmp_path: Path) -> None:
     for a, b in zip(params(straight.ema.module), params(second_trainer.ema.module), strict=True):
         assert torch.equal(a, b)
     assert full.val == second.val
+
+
+def test_resume_refuses_changed_settings_but_not_fields_added_at_their_default(tmp_path: Path) -> None:
+    from worldfm.train.recipes.common import drop_later_defaults
+
+    saved = {"model": {"width": 8, "decoder_depth": None}}  # written while the field was new
+    make(tmp_path / "r", max_steps=4, trainer_kwargs={"fingerprint": saved}).fit(until=2)
+    changed = {"model": {"width": 16}}
+    with pytest.raises(ConfigError, match=r"cannot resume: settings \['model'\] differ"):
+        make(tmp_path / "r", max_steps=4, trainer_kwargs={"fingerprint": changed}).fit()
+    # Without the compatibility rule the added field alone stops the resume; with it, it resumes.
+    same = {"model": {"width": 8}}
+    with pytest.raises(ConfigError, match="cannot resume"):
+        make(tmp_path / "r", max_steps=4, trainer_kwargs={"fingerprint": same}).fit()
+    compat = {"fingerprint": same, "fingerprint_compat": drop_later_defaults}
+    assert make(tmp_path / "r", max_steps=4, trainer_kwargs=compat).fit().resumed_from == 2
 
 
 def test_resume_exact_with_dataloader_workers(tmp_path: Path) -> None:

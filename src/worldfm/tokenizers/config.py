@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 from worldfm.errors import ConfigError
 
@@ -63,6 +63,10 @@ class TokenizerConfig:
     latent_mean: tuple[float, ...] | None = None
     latent_std: tuple[float, ...] | None = None
     name: str = field(default="custom", compare=False)
+
+    # Fields added after runs were first saved, with the value that means "as before": run
+    # fingerprints and encoding-cache keys leave them out at that value (`settings_dict`).
+    LATER_FIELDS: ClassVar[dict[str, Any]] = {"decoder_depth": None}
 
     def __post_init__(self) -> None:
         # Lists from JSON/YAML become tuples so the config stays hashable and frozen.

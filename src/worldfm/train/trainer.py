@@ -299,6 +299,9 @@ class Trainer:
     fingerprint: JSON-able settings that must not change when resuming (model, data, loss); a
         resumed run with a different fingerprint raises ConfigError naming the keys.
     log: where console lines go (default: stderr, rank 0 only).
+    fingerprint_compat: applied to the saved and the current fingerprint before they are compared
+        (e.g. `drop_later_defaults`: config fields added since the checkpoint, at their "as before"
+        value, do not stop a resume).
     """
 
     def __init__(
@@ -313,6 +316,7 @@ class Trainer:
         fingerprint: Mapping[str, Any] | None = None,
         log: Callable[[str], None] | None = None,
         collate_fn: Callable[[list[Any]], Any] | None = None,
+        fingerprint_compat: Callable[[Any], Any] | None = None,
     ) -> None:
         if not isinstance(config, TrainerConfig):
             raise ConfigError(f"config must be a TrainerConfig, got {type(config).__name__}")
@@ -329,6 +333,7 @@ class Trainer:
             "trainer": {k: config.to_dict()[k] for k in ("batch_size", "grad_accum", "seed")},
             "world_size": self.info.world_size,
         }
+        self.fingerprint_compat = fingerprint_compat or (lambda fp: fp)
         self._log_fn = log
         self.model = model.to(self.device)
         self.ema = EMA(self.model, decay=config.ema_decay, warmup=config.ema_warmup)
@@ -487,8 +492,8 @@ class Trainer:
         """Restore a `state_dict()` (on every rank)."""
         if state.get("format") != CHECKPOINT_FORMAT:
             raise WorldfmError(f"checkpoint format {state.get('format')!r} is not {CHECKPOINT_FORMAT}")
-        saved = json.loads(json.dumps(state.get("fingerprint", {}), default=str))
-        now = json.loads(json.dumps(self.fingerprint, default=str))
+        saved = self.fingerprint_compat(json.loads(json.dumps(state.get("fingerprint", {}), default=str)))
+        now = self.fingerprint_compat(json.loads(json.dumps(self.fingerprint, default=str)))
         if saved != now:
             keys = sorted(k for k in set(saved) | set(now) if saved.get(k) != now.get(k))
             raise ConfigError(

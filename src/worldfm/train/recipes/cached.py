@@ -25,7 +25,13 @@ from torch import nn
 
 from worldfm.errors import ConfigError, UnknownNameError, WorldfmError
 from worldfm.train import distributed as wdist
-from worldfm.train.recipes.common import RecipeMethods, check_export_dtype, check_keys, to_plain
+from worldfm.train.recipes.common import (
+    RecipeMethods,
+    check_export_dtype,
+    check_keys,
+    settings_dict,
+    to_plain,
+)
 from worldfm.train.recipes.data import DataSpec, build_clip_data, ensure_datasets
 from worldfm.train.recipes.run import (
     RECORD_FILE,
@@ -283,20 +289,10 @@ class EncodedClips(abc.ABC):
         return self.clips.epoch_indices(epoch)
 
 
-# Tokenizer config fields added after caches were first written, with the value that means "as
-# before": hashed only when set otherwise, so the caches of earlier runs keep their keys.
-LATER_TOKENIZER_FIELDS: dict[str, Any] = {"decoder_depth": None}
-
-
 def cache_key(tokenizer: Any, clips: Any, data: DataSpec) -> str:
     """16 hex digits naming what a cache holds: the tokenizer's config and weights, the data section
     and the number of clips; a cache file with another key is rebuilt."""
-    config = {
-        k: v
-        for k, v in to_plain(tokenizer.config.to_dict()).items()
-        if not (k in LATER_TOKENIZER_FIELDS and v == LATER_TOKENIZER_FIELDS[k])
-    }
-    text = json.dumps({"tokenizer": config, "data": to_plain(data), "clips": len(clips)}, sort_keys=True)
+    text = json.dumps({"tokenizer": settings_dict(tokenizer.config), "data": to_plain(data), "clips": len(clips)}, sort_keys=True)
     weights = hashlib.sha256()
     for v in tokenizer.state_dict().values():
         weights.update(v.detach().cpu().float().numpy().tobytes())
@@ -515,8 +511,8 @@ def world_run(
             if say:
                 say(f"initial transformer weights from {init_from}")
         prints = {
-            "model": to_plain(config.to_dict()),
-            "tokenizer": to_plain(tokenizer.config.to_dict()),
+            "model": settings_dict(config),
+            "tokenizer": settings_dict(tokenizer.config),
             # cache_size changes no result; absent from the fingerprint so earlier runs keep resuming
             "text": {"max_tokens": r.text.max_tokens},
             "data": to_plain(r.data),

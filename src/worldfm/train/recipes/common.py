@@ -145,6 +145,39 @@ def build(cls: type[T], data: Mapping[str, Any], where: str) -> T:
         raise ConfigError(f"{where}: {exc}") from exc
 
 
+def later_fields() -> dict[str, Any]:
+    """Every config field added after runs were first saved -> its "as before" value (the config
+    classes' `LATER_FIELDS`; each name belongs to one class)."""
+    from worldfm.tokenizers.config import TokenizerConfig
+    from worldfm.world.diffusion.config import DiTConfig
+
+    return {**TokenizerConfig.LATER_FIELDS, **DiTConfig.LATER_FIELDS}
+
+
+def drop_later_defaults(fingerprint: Any) -> Any:
+    """A run fingerprint (nested JSON values) without the `later_fields` that hold their "as before"
+    value, at any depth: fingerprints saved before or after a field was added compare equal."""
+    later = later_fields()
+
+    def clean(obj: Any) -> Any:
+        if isinstance(obj, dict):
+            return {k: clean(v) for k, v in obj.items() if not (k in later and v == later[k])}
+        if isinstance(obj, list):
+            return [clean(v) for v in obj]
+        return obj
+
+    return clean(fingerprint)
+
+
+def settings_dict(config: Any) -> dict[str, Any]:
+    """`config.to_dict()` as plain JSON values for run fingerprints and cache keys, without the fields
+    its class gained after runs were first saved (`LATER_FIELDS`: name -> the value that means "as
+    before") while they hold that value: adding a field leaves earlier runs resumable and their
+    caches valid."""
+    later = getattr(type(config), "LATER_FIELDS", {})
+    return {k: v for k, v in to_plain(config.to_dict()).items() if not (k in later and v == later[k])}
+
+
 def to_plain(obj: Any) -> Any:
     """Dataclasses, tuples and paths -> JSON-ready dicts, lists and strings."""
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):

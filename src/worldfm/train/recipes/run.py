@@ -22,6 +22,7 @@ from torch import nn
 
 from worldfm.errors import ConfigError
 from worldfm.train import distributed as wdist
+from worldfm.train.recipes.common import drop_later_defaults
 from worldfm.train.recipes.data import DataSpec
 from worldfm.train.trainer import Trainer, TrainResult
 
@@ -125,6 +126,7 @@ def run_training(
             dist_info=info,
             fingerprint=parts.fingerprint,
             log=log,
+            fingerprint_compat=drop_later_defaults,
         )
         if say:
             say(parts.banner)

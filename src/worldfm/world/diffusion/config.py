@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from worldfm.errors import ConfigError
 from worldfm.world.config_base import TransformerConfig
@@ -56,6 +56,9 @@ class DiTConfig(TransformerConfig):
     name: str = field(default="custom", compare=False)
 
     KIND: ClassVar[str] = "DiT"
+    # Fields added after runs were first saved, with the value that means "as before" (left out of
+    # run fingerprints at that value, so earlier runs still resume).
+    LATER_FIELDS: ClassVar[dict[str, Any]] = {"action_modulation": False}
 
     def __post_init__(self) -> None:
         positive = (
