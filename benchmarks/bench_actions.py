@@ -47,25 +47,27 @@ import torch
 sys.path.insert(0, str(Path(__file__).parent))
 
 from bench_predict import (
-    DEFAULT_MODELS,
     EPISODE_FRAMES,
     HELD_OUT_SEED,
     HORIZON,
+    add_model_arguments,
     generate_kwargs,
     load_models,
+    to_psnr,
     write_json,
 )
 from common import print_table, write_result
 from worldfm.sim import robot
 from worldfm.sim.registry import episode_seed
+from worldfm.sim.robot_policy import policy_actions
 
 COND_FRAMES = (1, 9)
 MOVED_LEVELS = 16  # a pixel "moved" when A and B differ by more than this in some channel
-PEAK = 255.0**2
 
 
 def _psnr(mse: float) -> float | None:
-    return None if mse <= 0 else round(float(10 * np.log10(PEAK / mse)), 3)
+    value = to_psnr(mse)
+    return None if value is None else round(value, 3)
 
 
 def _sq(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -73,15 +75,16 @@ def _sq(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return ((a.astype(np.float64) - b.astype(np.float64)) ** 2).sum(-1)
 
 
-def counterfactual_pairs(episodes: int, size: int) -> list[dict[str, Any]]:
-    """Per held-out robot episode i: its params, own actions and the next episode's actions."""
+def counterfactual_pairs(episodes: int) -> list[dict[str, Any]]:
+    """Per held-out robot episode i: its params, own actions and the next episode's actions (the
+    scripted policy's, as `robot.generate` records them, without simulating or rendering)."""
     seeds = [episode_seed(HELD_OUT_SEED, i) for i in range(episodes + 1)]
-    actions = [robot.generate(s, num_frames=EPISODE_FRAMES, size=size).actions for s in seeds]
+    params = [robot.sample_params(s) for s in seeds]
+    actions = [policy_actions(p.policy, p.arm, p.scene.fps, EPISODE_FRAMES) for p in params]
     return [
-        {"index": i, "seed": seeds[i], "params": robot.sample_params(seeds[i]), "own": actions[i],
-         "other": actions[i + 1]}
+        {"index": i, "seed": seeds[i], "params": params[i], "own": actions[i], "other": actions[i + 1]}
         for i in range(episodes)
-    ]  # fmt: skip
+    ]
 
 
 def futures(pair: dict[str, Any], k: int, size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -181,15 +184,8 @@ def table(rows: list[dict[str, Any]]) -> list[dict[str, str]]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--models", nargs="+", default=list(DEFAULT_MODELS), help="tier names or pipeline folders"
-    )
+    add_model_arguments(parser)
     parser.add_argument("--episodes", type=int, default=None, help="held-out robot episodes (default 16)")
-    parser.add_argument(
-        "--steps", type=int, default=None, help="diffusion sampler steps (default: the model's)"
-    )
-    parser.add_argument("--guidance", type=float, default=None, help="CFG scale (default: the model's)")
-    parser.add_argument("--seed", type=int, default=0, help="generation seed of episode 0 (i: seed + i)")
     parser.add_argument("--threads", type=int, default=2, help="torch threads")
     parser.add_argument("--quick", action="store_true", help="two episodes, 4 sampler steps")
     parser.add_argument(
@@ -206,7 +202,7 @@ def main() -> None:
     size = 64
     models, skipped = load_models(args.models)
     models = [(lbl, spec, p) for lbl, spec, p in models if p.transformer.config.action_dim]
-    pairs = counterfactual_pairs(args.episodes, size)
+    pairs = counterfactual_pairs(args.episodes)
     rows = []
     for k in COND_FRAMES:
         for label, _, pipe in models:

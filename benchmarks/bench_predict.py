@@ -725,21 +725,26 @@ def check_targets(
 # ----- the run -----
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def add_model_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of every world-model benchmark: the models, sampler overrides, the generation seed."""
     parser.add_argument(
         "--models", nargs="+", default=list(DEFAULT_MODELS), help="tier names or pipeline folders"
     )
+    parser.add_argument("--steps", type=int, default=None, help="sampler steps (default: the model's)")
+    parser.add_argument("--guidance", type=float, default=None, help="CFG scale (default: the model's)")
+    parser.add_argument("--seed", type=int, default=0, help="generation seed of episode 0 (i: seed + i)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_model_arguments(parser)
     parser.add_argument(
         "--episodes", type=int, default=None, help="held-out episodes per scenario (default 16)"
     )
     parser.add_argument("--size", type=int, default=64, help="frame side in pixels")
-    parser.add_argument("--steps", type=int, default=None, help="sampler steps (default: the model's)")
-    parser.add_argument("--guidance", type=float, default=None, help="CFG scale (default: the model's)")
     parser.add_argument(
         "--prompt", choices=("none", "caption"), default="none", help="Video2World prompt (default none)"
     )
-    parser.add_argument("--seed", type=int, default=0, help="generation seed of episode 0 (i: seed + i)")
     parser.add_argument("--threads", type=int, default=2, help="torch and OpenCV threads")
     parser.add_argument("--repeats", type=int, default=3, help="timed runs per speed row; the fastest counts")
     parser.add_argument(
