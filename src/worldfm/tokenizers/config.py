@@ -65,7 +65,7 @@ class TokenizerConfig:
     name: str = field(default="custom", compare=False)
 
     # Fields added after runs were first saved, with the value that means "as before": run
-    # fingerprints and encoding-cache keys leave them out at that value (`settings_dict`).
+    # fingerprints and encoding-cache keys leave them out at that value (`drop_later_defaults`).
     LATER_FIELDS: ClassVar[dict[str, Any]] = {"decoder_depth": None}
 
     def __post_init__(self) -> None:

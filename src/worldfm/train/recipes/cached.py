@@ -29,7 +29,7 @@ from worldfm.train.recipes.common import (
     RecipeMethods,
     check_export_dtype,
     check_keys,
-    settings_dict,
+    drop_later_defaults,
     to_plain,
 )
 from worldfm.train.recipes.data import DataSpec, build_clip_data, ensure_datasets
@@ -292,7 +292,10 @@ class EncodedClips(abc.ABC):
 def cache_key(tokenizer: Any, clips: Any, data: DataSpec) -> str:
     """16 hex digits naming what a cache holds: the tokenizer's config and weights, the data section
     and the number of clips; a cache file with another key is rebuilt."""
-    text = json.dumps({"tokenizer": settings_dict(tokenizer.config), "data": to_plain(data), "clips": len(clips)}, sort_keys=True)
+    tokenizer_config = drop_later_defaults(to_plain(tokenizer.config.to_dict()))
+    text = json.dumps(
+        {"tokenizer": tokenizer_config, "data": to_plain(data), "clips": len(clips)}, sort_keys=True
+    )
     weights = hashlib.sha256()
     for v in tokenizer.state_dict().values():
         weights.update(v.detach().cpu().float().numpy().tobytes())
@@ -511,8 +514,8 @@ def world_run(
             if say:
                 say(f"initial transformer weights from {init_from}")
         prints = {
-            "model": settings_dict(config),
-            "tokenizer": settings_dict(tokenizer.config),
+            "model": to_plain(config.to_dict()),
+            "tokenizer": to_plain(tokenizer.config.to_dict()),
             # cache_size changes no result; absent from the fingerprint so earlier runs keep resuming
             "text": {"max_tokens": r.text.max_tokens},
             "data": to_plain(r.data),

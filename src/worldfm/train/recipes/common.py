@@ -155,8 +155,9 @@ def later_fields() -> dict[str, Any]:
 
 
 def drop_later_defaults(fingerprint: Any) -> Any:
-    """A run fingerprint (nested JSON values) without the `later_fields` that hold their "as before"
-    value, at any depth: fingerprints saved before or after a field was added compare equal."""
+    """A run fingerprint or cache-key description (nested JSON values) without the `later_fields` that
+    hold their "as before" value, at any depth: what was saved before or after a field was added
+    compares equal."""
     later = later_fields()
 
     def clean(obj: Any) -> Any:
@@ -167,15 +168,6 @@ def drop_later_defaults(fingerprint: Any) -> Any:
         return obj
 
     return clean(fingerprint)
-
-
-def settings_dict(config: Any) -> dict[str, Any]:
-    """`config.to_dict()` as plain JSON values for run fingerprints and cache keys, without the fields
-    its class gained after runs were first saved (`LATER_FIELDS`: name -> the value that means "as
-    before") while they hold that value: adding a field leaves earlier runs resumable and their
-    caches valid."""
-    later = getattr(type(config), "LATER_FIELDS", {})
-    return {k: v for k, v in to_plain(config.to_dict()).items() if not (k in later and v == later[k])}
 
 
 def to_plain(obj: Any) -> Any:

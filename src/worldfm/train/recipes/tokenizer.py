@@ -40,7 +40,6 @@ from worldfm.train.recipes.common import (
     check_export_dtype,
     check_keys,
     load_recipe,
-    settings_dict,
     to_plain,
 )
 from worldfm.train.recipes.data import DataSpec, build_clip_data, ensure_datasets, parse_data
@@ -405,7 +404,7 @@ def run_tokenizer_recipe(
                 if say:
                     say("encoder frozen: only the decoder trains (the latents stay those of init_from)")
         fingerprint = {
-            "model": settings_dict(tok_config),
+            "model": to_plain(tok_config.to_dict()),
             "data": to_plain(recipe.data),
             "loss": to_plain(recipe.loss),
         }
