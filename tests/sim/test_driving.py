@@ -3,6 +3,7 @@ action coverage, manoeuvres and captions, and the fast highway-env road against 
 
 from __future__ import annotations
 
+import itertools
 import json
 
 import mujoco
@@ -361,9 +362,85 @@ def test_dash_view_and_registry() -> None:
     assert (dash.segmentation == 1).mean() < 0.01  # the ego itself is (nearly) out of view
 
 
+def test_replaying_the_recorded_actions_reproduces_the_episode(episode: Episode) -> None:
+    replay = generate(seed=7, num_frames=32, size=64, manoeuvre="overtake", actions=episode.actions)
+    np.testing.assert_array_equal(replay.frames, episode.frames)
+    np.testing.assert_array_equal(replay.segmentation, episode.segmentation)
+    for key, value in episode.states.items():
+        np.testing.assert_array_equal(replay.states[key], value)
+    assert replay.caption == episode.caption
+    assert replay.params == {**episode.params, "actions": "given"} and "actions" not in episode.params
+
+
+@pytest.mark.parametrize("branch", [1, 6])
+def test_counterfactual_branch_keeps_the_frames_before_it(episode: Episode, branch: int) -> None:
+    """Full throttle from action `branch` - 1 on (the recorded steering kept): the ego drives past
+    the original episode's end, beyond its scenery (which is then extended); frames 0 .. branch - 1
+    and the traffic up to there are unchanged, later frames are not."""
+    actions = episode.actions.copy()
+    actions[branch - 1 :, 0] = 1.0
+    cf = generate(seed=7, num_frames=32, size=64, manoeuvre="overtake", actions=actions)
+    np.testing.assert_array_equal(cf.frames[:branch], episode.frames[:branch])
+    np.testing.assert_array_equal(
+        cf.states["vehicle_poses"][:branch], episode.states["vehicle_poses"][:branch]
+    )
+    np.testing.assert_array_equal(cf.actions, actions)
+    assert cf.states["ego_pose"][-1, 0] > episode.states["ego_pose"][-1, 0] + 40.0
+    assert cf.states["ego_speed"][-1] > episode.states["ego_speed"][-1] + 10.0
+    assert (np.abs(cf.frames[branch:].astype(int) - episode.frames[branch:]).max(-1) > 16).mean() > 0.02
+    assert "speeding up from 70 to 145 km/h" in cf.caption  # measured from the new drive
+
+
+def test_scene_extension_only_adds_geoms() -> None:
+    plan_rng, _, _, scene_rng = setup_rngs(4)
+    setup = sample_setup(plan_rng, 2.0)
+    style = SceneStyle.sample(scene_rng)
+    rig = CameraRig.sample(scene_rng, "chase", setup.ego_spec.length)
+    specs, state = [setup.ego_spec], scene_rng.bit_generator.state
+
+    def scene(drive_span: tuple[float, float] | None) -> mujoco.MjModel:
+        scene_rng.bit_generator.state = state
+        ext = np.random.default_rng(0)
+        return build_scene(setup.lanes, (0.0, 50.0), specs, style, rig, scene_rng, 32, drive_span, ext).model
+
+    base, inside, beyond = scene(None), scene((5.0, 40.0)), scene((-300.0, 400.0))
+    assert inside.ngeom == base.ngeom
+    np.testing.assert_array_equal(inside.geom_pos, base.geom_pos)
+    assert beyond.ngeom > base.ngeom
+    # The original world geoms come first and unchanged, the vehicles and the sky last (body order).
+    n_world, n_bodies = int((base.geom_bodyid == 0).sum()), int((base.geom_bodyid != 0).sum())
+    for field in ("geom_pos", "geom_size", "geom_matid"):
+        ours, theirs = getattr(beyond, field), getattr(base, field)
+        np.testing.assert_array_equal(ours[:n_world], theirs[:n_world])
+        np.testing.assert_array_equal(ours[-n_bodies:], theirs[-n_bodies:])
+    # The road now spans the drive (plus the margins) without gaps: asphalt boxes abut.
+    asphalt = beyond.material("asphalt").id
+    boxes = np.flatnonzero(beyond.geom_matid == asphalt)
+    ends = sorted(
+        (p - s, p + s) for p, s in zip(beyond.geom_pos[boxes, 0], beyond.geom_size[boxes, 0], strict=True)
+    )
+    assert ends[0][0] <= -300.0 and ends[-1][1] >= 400.0
+    assert all(abs(b[0] - a[1]) < 1e-2 for a, b in itertools.pairwise(ends))
+    with pytest.raises(ValueError, match="extension_rng"):
+        build_scene(setup.lanes, (0.0, 50.0), specs, style, rig, scene_rng, 32, (0.0, 60.0))
+
+
+def test_summarize_a_speed_change_in_the_last_second() -> None:
+    """A counterfactual drive can change speed at its very end (summarize once failed on it)."""
+    ego = np.zeros((12, 5))
+    ego[:, 3] = np.r_[np.full(10, 20.0), 25.0, 30.0]
+    ego[:, 0] = np.cumsum(ego[:, 3]) / FPS
+    s = summarize(
+        ego, np.zeros((12, 0, 5)), [VehicleSpec("car", "white", 4.6, 1.9)], 2, FPS, np.zeros(12, bool)
+    )
+    assert [(a, b) for a, b, *_ in s.speed_phases] == [(9, 11)]
+
+
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [
+        ({"actions": np.zeros((4, 2))}, r"actions must have shape \(3, 2\)"),
+        ({"actions": np.full((3, 2), 1.5)}, "finite and within"),
         ({"size": 15}, "size must be an even number"),
         ({"num_frames": 1}, "num_frames must be at least 2"),
         ({"view": "drone"}, "view must be one of"),

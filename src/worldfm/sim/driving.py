@@ -41,7 +41,7 @@ from worldfm.sim.driving_scene import FAR_PLANE, VIEWS, CameraRig, SceneStyle, b
 from worldfm.sim.driving_traffic import ACCEL_MAX, ROAD_START_X, STEER_MAX, Traffic, VehicleSpec
 from worldfm.sim.episode import Camera, Episode
 from worldfm.sim.mujoco_render import SceneRenderer
-from worldfm.sim.registry import check_episode_args
+from worldfm.sim.registry import check_actions, check_episode_args
 
 SCENARIO = "driving"
 FPS = 5.0  # frames (and actions) per second; 32 frames = 6.4 s, enough for a lane change or an overtake
@@ -50,7 +50,13 @@ ACTION_NAMES = ["acceleration", "steering"]
 
 
 def generate(
-    seed: int, num_frames: int = 32, size: int = 64, *, view: str = "chase", manoeuvre: str | None = None
+    seed: int,
+    num_frames: int = 32,
+    size: int = 64,
+    *,
+    view: str = "chase",
+    manoeuvre: str | None = None,
+    actions: np.ndarray | None = None,
 ) -> Episode:
     """Simulate and render one driving episode of `num_frames` frames at `size` x `size` pixels.
 
@@ -58,6 +64,11 @@ def generate(
     "dash" (camera at the front of the ego, looking ahead).
     manoeuvre: force the ego driver's primary manoeuvre (one of `MANOEUVRES`: follow, accelerate,
     brake, lane_change_left, lane_change_right, overtake), e.g. to balance a data set; None draws it.
+    actions: optional (num_frames - 1, 2) array in [-1, 1] that drives the ego instead of its driver
+    model: a counterfactual replay. The episode's recorded actions reproduce it exactly, and actions
+    that agree with them up to action j give frames 0 .. j + 1 identical to the original's: the
+    traffic starts the same and reacts to the ego from then on, and the scenery is the original
+    episode's, extended (from its own random stream) wherever the replay drives beyond it.
     Same arguments give the same episode.
     """
     check_episode_args(num_frames, size)
@@ -67,17 +78,24 @@ def generate(
         raise ConfigError(f"manoeuvre must be one of {MANOEUVRES} or None, got {manoeuvre!r}")
     if not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ConfigError(f"seed must be a non-negative integer, got {seed!r}")
-    # Independent streams, so that e.g. scenery changes never shift the traffic.
-    plan_rng, traffic_rng, driver_rng, scene_rng = (
-        np.random.default_rng(s) for s in np.random.SeedSequence(int(seed)).spawn(4)
-    )
+    given = None if actions is None else check_actions(actions, num_frames, len(ACTION_NAMES))
+    # Independent streams, so that e.g. scenery changes never shift the traffic. The fifth only
+    # extends the scenery of counterfactual replays (spawn(5)[:4] == spawn(4)).
+    children = np.random.SeedSequence(int(seed)).spawn(5)
+    plan_rng, traffic_rng, driver_rng, scene_rng, extension_rng = (np.random.default_rng(s) for s in children)
     setup = sample_setup(plan_rng, num_frames / FPS, manoeuvre)
     style = SceneStyle.sample(scene_rng)
     rig = CameraRig.sample(scene_rng, view, setup.ego_spec.length)
     ego, others, crashed, actions, specs = simulate(setup, traffic_rng, driver_rng, num_frames)
+    scenery_span = _x_span(ego)
+    if given is not None:
+        # Replay from the same start: fresh copies of the streams the first run consumed.
+        traffic_rng, driver_rng = (np.random.default_rng(s) for s in children[1:3])
+        ego, others, crashed, actions, specs = simulate(setup, traffic_rng, driver_rng, num_frames, given)
     frames, depth, seg, extrinsics, intrinsics = render(
-        setup.lanes, ego, others, specs, style, rig, scene_rng, size
-    )
+        setup.lanes, ego, others, specs, style, rig, scene_rng, size,
+        scenery_span=scenery_span, extension_rng=extension_rng,
+    )  # fmt: skip
 
     summary = summarize(ego, others, specs, setup.lanes, FPS, crashed)
     text = caption(summary, specs, setup.lanes, setup.ego_lane, view)
@@ -98,6 +116,8 @@ def generate(
         "sim_substeps": SUBSTEPS,
         "action_scale": {"acceleration_m_per_s2": ACCEL_MAX, "steering_rad": STEER_MAX},
     }
+    if given is not None:
+        params["actions"] = "given"  # a counterfactual replay, not the driver model's own drive
     return Episode(
         frames=frames,
         depth=depth,
@@ -116,9 +136,14 @@ def generate(
 
 
 def simulate(
-    setup: DrivingSetup, traffic_rng: np.random.Generator, driver_rng: np.random.Generator, num_frames: int
+    setup: DrivingSetup,
+    traffic_rng: np.random.Generator,
+    driver_rng: np.random.Generator,
+    num_frames: int,
+    actions: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, list[VehicleSpec]]:
-    """Run the traffic with the scripted ego driver.
+    """Run the traffic with the scripted ego driver, or with `actions` ((num_frames - 1, 2) in
+    [-1, 1], already checked) in its place.
 
     Returns ego (T, 5) and others (T, N, 5) float64 states [x, y, heading, speed, lane] in the world
     frame, crashed (T,) bool, actions (T - 1, 2) float32 in [-1, 1], and the vehicle specs (ego first).
@@ -132,9 +157,9 @@ def simulate(
     widths = np.array([s.width for s in traffic.specs])
     driver = EgoDriver(setup.plan, setup.lanes, lengths, widths, driver_rng, setup.ego_lane)
     snaps = [traffic.snapshot()]
-    actions = np.zeros((num_frames - 1, 2), np.float32)
+    given, actions = actions, np.zeros((num_frames - 1, 2), np.float32)
     for t in range(num_frames - 1):
-        actions[t] = driver.act(snaps[-1], t * dt, dt)
+        actions[t] = driver.act(snaps[-1], t * dt, dt) if given is None else given[t]
         traffic.step(actions[t], dt, SUBSTEPS)
         snaps.append(traffic.snapshot())
     ego = np.stack([s.ego for s in snaps])
@@ -152,12 +177,22 @@ def render(
     rig: CameraRig,
     rng: np.random.Generator,
     size: int,
+    scenery_span: tuple[float, float] | None = None,
+    extension_rng: np.random.Generator | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Render every frame: rgb (T, S, S, 3) uint8, depth (T, S, S) float32 m (sky: `FAR_PLANE`),
     instance ids (T, S, S) int32 (vehicle i -> i + 1, road N + 2 for N traffic vehicles, sky and
-    roadside 0), extrinsics (T, 4, 4) OpenCV camera-to-world and intrinsics (3, 3)."""
+    roadside 0), extrinsics (T, 4, 4) OpenCV camera-to-world and intrinsics (3, 3).
+
+    scenery_span: the ego x-span the roadside is drawn for (default: this ego's); where the ego drives
+    beyond it, the scenery is extended from `extension_rng` (see `build_scene`).
+    """
     # Road from behind the ego's start to the sky ahead of its end; traffic beyond is hidden by the sky.
-    scene = build_scene(lanes, (float(ego[:, 0].min()), float(ego[:, 0].max())), specs, style, rig, rng, size)
+    span = _x_span(ego)
+    if scenery_span is None or scenery_span == span:
+        scene = build_scene(lanes, span, specs, style, rig, rng, size)
+    else:
+        scene = build_scene(lanes, scenery_span, specs, style, rig, rng, size, span, extension_rng)
     data = mujoco.MjData(scene.model)
     t_len = ego.shape[0]
     frames = np.zeros((t_len, size, size, 3), np.uint8)
@@ -178,6 +213,10 @@ def render(
     seg[sky] = 0
     depth[sky] = FAR_PLANE
     return frames, depth, seg, extrinsics, intrinsics
+
+
+def _x_span(ego: np.ndarray) -> tuple[float, float]:
+    return float(ego[:, 0].min()), float(ego[:, 0].max())
 
 
 def instances(specs: list[VehicleSpec], lanes: int) -> list[dict]:

@@ -80,7 +80,9 @@ def summarize(
             # it reaches its end value.
             a = p + int(np.flatnonzero(np.abs(speed[p : q + 1] - speed[p]) > tol)[0]) - 1
             b = p + int(np.flatnonzero(np.abs(speed[p : q + 1] - speed[q]) <= tol)[0])
-            window = accel[a : max(a + 1, min(b - k + 1, len(accel)))]
+            # A phase starting within the last second has no full window of its own: take the last.
+            lo = min(a, len(accel) - 1)
+            window = accel[lo : max(lo + 1, min(b - k + 1, len(accel)))]
             s.speed_phases.append((a, b, float(speed[a]), float(speed[b]), float(window.min())))
     if crashed.any():
         s.crashed_frame = int(np.argmax(crashed))

@@ -201,11 +201,25 @@ def build_scene(
     rig: CameraRig,
     rng: np.random.Generator,
     pixels: int,
+    drive_span: tuple[float, float] | None = None,
+    extension_rng: np.random.Generator | None = None,
 ) -> DrivingScene:
     """Compile the road scene for vehicles `specs` (ego first) driving within x_span (m, world x),
-    to be rendered `pixels` pixels high (sets how far small geoms stay drawn)."""
+    to be rendered `pixels` pixels high (sets how far small geoms stay drawn).
+
+    drive_span: where the ego really drives, when that differs from the x_span the scenery is drawn
+    for (a counterfactual replay builds the original episode's scene, so the frames before its branch
+    stay identical). Road and roadside are extended to cover it, from `extension_rng`; the geoms of
+    x_span come first and unchanged, so a drive_span within x_span gives the identical scene.
+    """
     x0, x1 = x_span[0] - SCENE_BEHIND, x_span[1] + SCENE_AHEAD
-    xml = _scene_xml(lanes, (x0, x1), specs, style, rig, rng)
+    extensions = []
+    if drive_span is not None:
+        if extension_rng is None:
+            raise ValueError("drive_span needs an extension_rng")
+        far0, far1 = drive_span[0] - SCENE_BEHIND, drive_span[1] + SCENE_AHEAD
+        extensions = [seg for seg in ((far0, x0), (x1, far1)) if seg[1] > seg[0]]
+    xml = _scene_xml(lanes, (x0, x1), specs, style, rig, rng, extensions, extension_rng)
     model = mujoco.MjModel.from_xml_string(xml)
     body_ids = np.array([model.body(f"vehicle{i}").id for i in range(len(specs))])
     sky_body = model.body("sky").id
@@ -256,6 +270,8 @@ def _scene_xml(
     style: SceneStyle,
     rig: CameraRig,
     rng: np.random.Generator,
+    extensions: list[tuple[float, float]] = (),
+    extension_rng: np.random.Generator | None = None,
 ) -> str:
     x0, x1 = x_range
     xc, half_x = 0.5 * (x0 + x1), 0.5 * (x1 - x0)
@@ -291,6 +307,8 @@ def _scene_xml(
     if style.barrier:
         geoms += [_box("barrier", (xc, yc + s * edge, 0.4), (half_x, 0.2, 0.4)) for s in (-1, 1)]
     geoms += _trees(x_range, yc, edge, style.tree_spacing, rng)
+    for seg in extensions:
+        geoms += _extension(seg, x_range, lanes, (yc, half_y, edge), style, extension_rng)
     bodies = [_vehicle_body(i, spec, rig if i == 0 else None) for i, spec in enumerate(specs)]
     bodies.append(_sky_body(style, rig))
     sun = " ".join(f"{c:.4f}" for c in style.sun_dir)
@@ -338,6 +356,42 @@ def _sky_body(style: SceneStyle, rig: CameraRig) -> str:
         )
         bottom = top
     return '    <body name="sky" mocap="true">\n' + "\n".join(geoms) + "\n    </body>"
+
+
+def _extension(
+    seg: tuple[float, float],
+    main: tuple[float, float],
+    lanes: int,
+    cross: tuple[float, float, float],
+    style: SceneStyle,
+    rng: np.random.Generator,
+) -> list[str]:
+    """Road, markings, barriers, grass and trees over `seg`, a stretch of x just before or after the
+    `main` span: every geom abuts the main span's instead of overlapping it (coplanar overlaps would
+    z-fight), and the dashes keep the main span's period. cross: (yc, half_y, edge) as in `_scene_xml`."""
+    yc, half_y, edge = cross
+    a, b = seg
+    xc, half_x = 0.5 * (a + b), 0.5 * (b - a)
+    y_left, y_right = 0.5 * LANE_WIDTH, -(lanes - 0.5) * LANE_WIDTH
+    geoms = [_box("asphalt", (xc, yc, -0.05), (half_x, half_y, 0.05))]
+    geoms += [_box("marking", (xc, y, 0.005), (half_x, 0.1, 0.005)) for y in (y_left, y_right)]
+    # The main span's grass reaches 400 m beyond its ends.
+    g0, g1 = (a - 400.0, main[0] - 400.0) if b <= main[0] else (main[1] + 400.0, b + 400.0)
+    if g1 > g0:
+        geoms.append(_box("grass", (0.5 * (g0 + g1), yc, -0.07), (0.5 * (g1 - g0), half_y + 400.0, 0.05)))
+    # Dashes on the main span's grid, skipping those it drew itself (starts from its first grid point
+    # up to its end).
+    starts = np.arange(np.floor(a / DASH_PERIOD) * DASH_PERIOD, b, DASH_PERIOD)
+    starts = starts[(starts < np.floor(main[0] / DASH_PERIOD) * DASH_PERIOD) | (starts >= main[1])]
+    for k in range(1, lanes):
+        y = y_left - k * LANE_WIDTH
+        geoms += [
+            _box("marking", (x + 0.5 * DASH_LENGTH, y, 0.005), (0.5 * DASH_LENGTH, 0.075, 0.005))
+            for x in starts
+        ]
+    if style.barrier:
+        geoms += [_box("barrier", (xc, yc + s * edge, 0.4), (half_x, 0.2, 0.4)) for s in (-1, 1)]
+    return geoms + _trees(seg, yc, edge, style.tree_spacing, rng)
 
 
 def _trees(

@@ -48,6 +48,17 @@ def check_episode_args(num_frames: int, size: int) -> None:
         raise ConfigError(f"size must be an even number of pixels in [{MIN_SIZE}, {MAX_SIZE}], got {size}")
 
 
+def check_actions(actions: np.ndarray, num_frames: int, action_dim: int) -> np.ndarray:
+    """A float32 copy of `actions` (an episode must not alias the caller's array) after checking its
+    shape `(num_frames - 1, action_dim)` and range (finite, within [-1, 1]); `ConfigError` otherwise."""
+    out = np.array(actions, np.float32)
+    if out.shape != (num_frames - 1, action_dim):
+        raise ConfigError(f"actions must have shape {(num_frames - 1, action_dim)}, got {out.shape}")
+    if not np.isfinite(out).all() or np.abs(out).max(initial=0.0) > 1.0:
+        raise ConfigError("actions must be finite and within [-1, 1]")
+    return out
+
+
 def generate_episode(scenario: str, seed: int, num_frames: int = 32, size: int = 64) -> Episode:
     """Simulate one episode of `scenario` (frames of `size` x `size` pixels)."""
     check_episode_args(num_frames, size)

@@ -42,7 +42,7 @@ from worldfm.errors import ConfigError
 from worldfm.sim.episode import Camera, Episode
 from worldfm.sim.mujoco_render import SceneRenderer
 from worldfm.sim.objects import ObjectsParams
-from worldfm.sim.registry import check_episode_args
+from worldfm.sim.registry import check_actions, check_episode_args
 from worldfm.sim.robot_policy import MAX_SPEED, PolicyParams, apply_action, policy_actions, sample_policy
 from worldfm.sim.robot_scene import (
     JOINTS,
@@ -128,11 +128,7 @@ def simulate(
     scene, arm = params.scene, params.arm
     if actions is None:
         actions = policy_actions(params.policy, arm, scene.fps, num_frames)
-    actions = np.array(actions, np.float32)  # a copy: the episode must not alias the caller's array
-    if actions.shape != (num_frames - 1, len(JOINTS)):
-        raise ConfigError(f"actions must have shape {(num_frames - 1, len(JOINTS))}, got {actions.shape}")
-    if not np.isfinite(actions).all() or np.abs(actions).max(initial=0.0) > 1.0:
-        raise ConfigError("actions must be finite and within [-1, 1]")
+    actions = check_actions(actions, num_frames, len(JOINTS))
     model = mujoco.MjModel.from_xml_string(build_robot_mjcf(scene, arm))
     data = mujoco.MjData(model)
     n = len(scene.objects)
