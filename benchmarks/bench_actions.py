@@ -3,13 +3,14 @@
 bench_predict's action test gives a model an episode's true actions and, as the control, another
 episode's, and scores both predictions against the one true future: any error that does not depend
 on the actions stays in both rows, so a small action effect is lost in it. Here the simulator renders
-both futures. For each held-out `robot` episode (bench_predict's seeds: never seen in training) and
-each k in (1, 9):
+both futures. For each held-out `robot` and `driving` episode (bench_predict's seeds: never seen in
+training) and each k in (1, 9):
 
-- future A: the episode itself (its scripted policy's actions);
+- future A: the episode itself (its scripted policy's or driver model's actions);
 - future B: the same scene from the same state, with the actions from action k - 1 on replaced by
-  those of the next held-out episode (MuJoCo replays `robot.simulate(params, actions=...)`); frames
-  0 .. k - 1 are identical in both, as they depend on actions 0 .. k - 2 only;
+  those of the next held-out episode of the scenario (`robot.simulate(params, actions=...)`,
+  `driving.generate(seed, actions=...)`: the traffic reacts to the new drive); frames 0 .. k - 1 are
+  identical in both, as they depend on actions 0 .. k - 2 only;
 - the model predicts 16 frames after the same k frames twice, with the same seed: P_A given A's
   actions, P_B given B's.
 
@@ -21,16 +22,16 @@ Figures over the 16 predicted frames, MSE pooled over clips and both branches:
   ignores its actions scores 0 (up to sampling noise for a sampling model), an oracle scores
   `truth_divergence_db`.
 - the same three on `moved` pixels only: where A and B differ by more than 16 levels in some channel
-  (the arm and what it pushes), since most of the frame is the same in both futures.
+  (the arm and what it pushes; in driving the view itself moves, so most pixels do), since much of
+  the frame can be the same in both futures.
 - `truth_divergence_db` (PSNR of A against B: lower = futures further apart) and
   `prediction_divergence_db` (P_A against P_B): how far apart the model's two futures are.
 
-Only `robot` can be replayed under other actions (`objects` has none; the driving simulator's actions
-come from its driver model). Guardrails and watermark off, as in bench_predict. The JSON goes to
+`objects` has no actions. Guardrails and watermark off, as in bench_predict. The JSON goes to
 `benchmarks/results/actions.json` (`--out` elsewhere).
 
     python benchmarks/bench_actions.py [--models predict-nano ar-nano runs/x/export] [--episodes 16]
-        [--steps N] [--guidance G] [--seed 0] [--threads 2] [--quick] [--out PATH]
+        [--scenarios robot driving] [--steps N] [--guidance G] [--seed 0] [--threads 2] [--quick] [--out PATH]
 """
 
 from __future__ import annotations
@@ -57,10 +58,11 @@ from bench_predict import (
     write_json,
 )
 from common import print_table, write_result
-from worldfm.sim import robot
+from worldfm.sim import driving, robot
 from worldfm.sim.registry import episode_seed
 from worldfm.sim.robot_policy import policy_actions
 
+SCENARIOS = ("robot", "driving")
 COND_FRAMES = (1, 9)
 MOVED_LEVELS = 16  # a pixel "moved" when A and B differ by more than this in some channel
 
@@ -75,37 +77,61 @@ def _sq(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return ((a.astype(np.float64) - b.astype(np.float64)) ** 2).sum(-1)
 
 
-def counterfactual_pairs(episodes: int) -> list[dict[str, Any]]:
-    """Per held-out robot episode i: its params, own actions and the next episode's actions (the
-    scripted policy's, as `robot.generate` records them, without simulating or rendering)."""
+def counterfactual_pairs(scenario: str, episodes: int) -> list[dict[str, Any]]:
+    """Per held-out episode i of `scenario`: its seed, robot params, own actions and the next
+    episode's actions, all (EPISODE_FRAMES - 1, A). Robot actions are the scripted policy's, as
+    `robot.generate` records them, without simulating; driving ones come from the driver model,
+    which needs the traffic, so those episodes are generated."""
     seeds = [episode_seed(HELD_OUT_SEED, i) for i in range(episodes + 1)]
-    params = [robot.sample_params(s) for s in seeds]
-    actions = [policy_actions(p.policy, p.arm, p.scene.fps, EPISODE_FRAMES) for p in params]
+    if scenario == "robot":
+        params = [robot.sample_params(s) for s in seeds]
+        actions = [policy_actions(p.policy, p.arm, p.scene.fps, EPISODE_FRAMES) for p in params]
+    else:
+        params = [None] * len(seeds)
+        actions = [driving.generate(s, EPISODE_FRAMES, 16).actions for s in seeds]
     return [
         {"index": i, "seed": seeds[i], "params": params[i], "own": actions[i], "other": actions[i + 1]}
         for i in range(episodes)
     ]
 
 
-def futures(pair: dict[str, Any], k: int, size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def replay(scenario: str, pair: dict[str, Any], actions: np.ndarray, size: int) -> np.ndarray:
+    """Frames `(len(actions) + 1, size, size, 3)` uint8 of the pair's episode under `actions`.
+
+    A driving episode is replayed at its full EPISODE_FRAMES length (its traffic and plan depend on the
+    duration), with `actions` padded by the other episode's, and cut back.
+    """
+    n = len(actions) + 1
+    if scenario == "robot":
+        return robot.simulate(
+            pair["params"], num_frames=n, size=size, seed=pair["seed"], actions=actions
+        ).frames
+    full = np.concatenate([actions, pair["other"][n - 1 :]])
+    return driving.generate(pair["seed"], EPISODE_FRAMES, size, actions=full).frames[:n]
+
+
+def futures(
+    scenario: str, pair: dict[str, Any], k: int, size: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(frames A, frames B, actions A, actions B): `k + HORIZON` frames each, `k + HORIZON - 1` actions;
     B takes the other episode's actions from action k - 1 on."""
     n = k + HORIZON
     act_a = pair["own"][: n - 1].astype(np.float32)
     act_b = np.concatenate([act_a[: k - 1], pair["other"][k - 1 : n - 1]]).astype(np.float32)
-    frames_a = robot.simulate(
-        pair["params"], num_frames=n, size=size, seed=pair["seed"], actions=act_a
-    ).frames
-    frames_b = robot.simulate(
-        pair["params"], num_frames=n, size=size, seed=pair["seed"], actions=act_b
-    ).frames
+    frames_a, frames_b = replay(scenario, pair, act_a, size), replay(scenario, pair, act_b, size)
     if not np.array_equal(frames_a[:k], frames_b[:k]):
         raise AssertionError("the two futures must share their first k frames")
     return frames_a, frames_b, act_a, act_b
 
 
 def score_model(
-    label: str, pipe: Any, pairs: list[dict[str, Any]], k: int, size: int, args: argparse.Namespace
+    label: str,
+    pipe: Any,
+    scenario: str,
+    pairs: list[dict[str, Any]],
+    k: int,
+    size: int,
+    args: argparse.Namespace,
 ) -> dict[str, Any]:
     """One row: matched / swapped PSNR (all pixels and moved pixels), discrimination, divergences."""
     sums = {name: 0.0 for name in ("matched", "swapped", "matched_moved", "swapped_moved", "truth", "pred")}
@@ -113,7 +139,7 @@ def score_model(
     per_clip = []
     seconds = 0.0
     for pair in pairs:
-        fa, fb, aa, ab = futures(pair, k, size)
+        fa, fb, aa, ab = futures(scenario, pair, k, size)
         preds = []
         for actions in (aa, ab):
             out = pipe.generate(
@@ -144,7 +170,7 @@ def score_model(
         pixels += n
         moved_pixels += int(moved.sum()) * 3
         per_clip.append(clip)
-    row: dict[str, Any] = {"model": label, "cond_frames": k, "clips": len(pairs)}
+    row: dict[str, Any] = {"scenario": scenario, "model": label, "cond_frames": k, "clips": len(pairs)}
     for name in ("matched", "swapped"):
         row[f"{name}_psnr"] = _psnr(sums[name] / (2 * pixels))
         row[f"{name}_psnr_moved"] = _psnr(sums[f"{name}_moved"] / max(2 * moved_pixels, 1))
@@ -166,6 +192,7 @@ def table(rows: list[dict[str, Any]]) -> list[dict[str, str]]:
 
     return [
         {
+            "scenario": r["scenario"],
             "model": r["model"],
             "k": str(r["cond_frames"]),
             "matched": f(r["matched_psnr"]),
@@ -185,7 +212,10 @@ def table(rows: list[dict[str, Any]]) -> list[dict[str, str]]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_model_arguments(parser)
-    parser.add_argument("--episodes", type=int, default=None, help="held-out robot episodes (default 16)")
+    parser.add_argument(
+        "--episodes", type=int, default=None, help="held-out episodes per scenario (default 16)"
+    )
+    parser.add_argument("--scenarios", nargs="+", choices=SCENARIOS, default=list(SCENARIOS))
     parser.add_argument("--threads", type=int, default=2, help="torch threads")
     parser.add_argument("--quick", action="store_true", help="two episodes, 4 sampler steps")
     parser.add_argument(
@@ -202,15 +232,16 @@ def main() -> None:
     size = 64
     models, skipped = load_models(args.models)
     models = [(lbl, spec, p) for lbl, spec, p in models if p.transformer.config.action_dim]
-    pairs = counterfactual_pairs(args.episodes)
     rows = []
-    for k in COND_FRAMES:
-        for label, _, pipe in models:
-            t0 = time.perf_counter()
-            rows.append(score_model(label, pipe, pairs, k, size, args))
-            print(f"  k={k} {label}: {time.perf_counter() - t0:.0f} s", flush=True)
+    for scenario in args.scenarios:
+        pairs = counterfactual_pairs(scenario, args.episodes)
+        for k in COND_FRAMES:
+            for label, _, pipe in models:
+                t0 = time.perf_counter()
+                rows.append(score_model(label, pipe, scenario, pairs, k, size, args))
+                print(f"  {scenario} k={k} {label}: {time.perf_counter() - t0:.0f} s", flush=True)
     print_table(
-        f"robot counterfactuals: {len(pairs)} held-out episodes, 16 predicted frames, PSNR dB (pooled MSE); "
+        f"counterfactuals: {args.episodes} held-out episodes per scenario, 16 predicted frames, PSNR dB (pooled MSE); "
         f"moved: pixels where the two futures differ by > {MOVED_LEVELS} levels",
         table(rows),
     )
@@ -228,6 +259,7 @@ def main() -> None:
     payload = {
         "quick": args.quick,
         "episodes": args.episodes,
+        "scenarios": args.scenarios,
         "held_out_seed": HELD_OUT_SEED,
         "size": size,
         "horizon": HORIZON,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -45,4 +46,5 @@ def print_table(title: str, rows: list[dict[str, Any]]) -> None:
         table.add_column(column)
     for row in rows:
         table.add_row(*(f"{v:.1f}" if isinstance(v, float) else str(v) for v in row.values()))
-    Console().print(table)
+    # Logs are files: rich would cut the table to 80 columns there and elide the figures.
+    Console(width=None if sys.stdout.isatty() else 240).print(table)

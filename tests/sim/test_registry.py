@@ -1,7 +1,15 @@
+import numpy as np
 import pytest
 
 from worldfm.errors import ConfigError, UnknownNameError
-from worldfm.sim.registry import SCENARIOS, check_episode_args, episode_seed, generate_episode, get_scenario
+from worldfm.sim.registry import (
+    SCENARIOS,
+    check_episode_args,
+    episode_seed,
+    generate_episode,
+    get_scenario,
+    takes_actions,
+)
 
 
 def test_unknown_scenario_lists_known_ones() -> None:
@@ -30,3 +38,12 @@ def test_bad_episode_args_are_refused(frames: int, size: int, message: str) -> N
         check_episode_args(frames, size)
     with pytest.raises(ConfigError, match=message):
         generate_episode("objects", 0, frames, size)
+
+
+def test_generate_episode_replays_given_actions() -> None:
+    assert [takes_actions(s) for s in ("objects", "robot", "driving")] == [False, True, True]
+    ep = generate_episode("robot", 11, num_frames=6, size=16)
+    replay = generate_episode("robot", 11, num_frames=6, size=16, actions=ep.actions)
+    np.testing.assert_array_equal(replay.frames, ep.frames)
+    with pytest.raises(ConfigError, match="the objects scenario has no actions"):
+        generate_episode("objects", 11, num_frames=6, size=16, actions=np.zeros((5, 4)))

@@ -6,6 +6,7 @@ import functools
 import json
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 import typer
@@ -47,3 +48,33 @@ def print_json(data: Any) -> None:
     """Write `data` as indented JSON to stdout (plain, no colour codes, so scripts can parse it)."""
     sys.stdout.write(json.dumps(data, indent=2, sort_keys=False, default=str) + "\n")
     sys.stdout.flush()
+
+
+def read_actions_file(path: Path) -> Any:
+    """Actions from a JSON file for `--actions`: a list of rows of numbers, or an object whose
+    "actions" key holds one (as `worldfm sim episode --actions-out` writes). Returns a float64
+    array `(rows, action_dim)`; `ConfigError` naming the file otherwise. The row count and value
+    range are checked by whoever uses them (they depend on the frame count and the model)."""
+    import numpy as np
+
+    from worldfm.errors import ConfigError
+
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"--actions {path}: file does not exist") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ConfigError(f"--actions {path}: not a readable JSON file ({exc})") from None
+    if isinstance(data, dict):
+        if "actions" not in data:
+            raise ConfigError(f"--actions {path}: a JSON object must have an 'actions' key")
+        data = data["actions"]
+    try:
+        arr = np.asarray(data, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ConfigError(f"--actions {path}: expected a list of rows of numbers") from None
+    if arr.ndim != 2:
+        raise ConfigError(
+            f"--actions {path}: expected a list of rows of numbers (frames - 1 rows), got shape {arr.shape}"
+        )
+    return arr

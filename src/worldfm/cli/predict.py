@@ -18,7 +18,6 @@ guards off explicitly; the manifest records it.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -28,7 +27,7 @@ from typing import Annotated, Any
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from worldfm.cli.common import console, err_console, handle_errors, print_json
+from worldfm.cli.common import console, err_console, handle_errors, print_json, read_actions_file
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -82,32 +81,6 @@ def _load(model: str, guardrails: bool) -> Any:
     from worldfm.world.load import load_world_pipeline
 
     return load_world_pipeline(model, guardrail="default" if guardrails else "off")
-
-
-def _read_actions(path: Path) -> Any:
-    import numpy as np
-
-    from worldfm.errors import ConfigError
-
-    try:
-        data = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise ConfigError(f"--actions {path}: file does not exist") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ConfigError(f"--actions {path}: not a readable JSON file ({exc})") from None
-    if isinstance(data, dict):
-        if "actions" not in data:
-            raise ConfigError(f"--actions {path}: a JSON object must have an 'actions' key")
-        data = data["actions"]
-    try:
-        arr = np.asarray(data, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise ConfigError(f"--actions {path}: expected a list of rows of numbers") from None
-    if arr.ndim != 2:
-        raise ConfigError(
-            f"--actions {path}: expected a list of rows of numbers (frames - 1 rows), got shape {arr.shape}"
-        )
-    return arr
 
 
 def _outputs(out: Path, seeds: list[int]) -> list[Path]:
@@ -266,7 +239,7 @@ def video2world(
     _check_out(out)
     if cond_frames < 1:
         raise ConfigError(f"--cond-frames must be >= 1 (1, 5, 9, ...), got {cond_frames}")
-    acts = _read_actions(actions) if actions is not None else None
+    acts = read_actions_file(actions) if actions is not None else None
     pipe = _load(model, guardrails=not no_guardrails)
     info = probe_video(input)
     video = read_video(input, 0, min(info.num_frames, cond_frames))  # only the frames it conditions on

@@ -1,13 +1,15 @@
 """Scenario registry: name -> generator function, imported lazily.
 
-A scenario module exposes `generate(seed: int, num_frames: int = 32, size: int = 64) -> Episode`.
-The same (seed, num_frames, size) always gives the identical episode.
+A scenario module exposes `generate(seed: int, num_frames: int = 32, size: int = 64) -> Episode`;
+action-driven ones also take `actions=` (a counterfactual replay). The same (seed, num_frames, size)
+always gives the identical episode.
 """
 
 from __future__ import annotations
 
 import importlib
-from typing import Protocol
+import inspect
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -25,7 +27,7 @@ MIN_SIZE, MAX_SIZE = 16, 512
 
 
 class ScenarioFn(Protocol):
-    def __call__(self, seed: int, num_frames: int = 32, size: int = 64) -> Episode: ...
+    def __call__(self, seed: int, num_frames: int = 32, size: int = 64, **kwargs: Any) -> Episode: ...
 
 
 def get_scenario(name: str) -> ScenarioFn:
@@ -59,7 +61,24 @@ def check_actions(actions: np.ndarray, num_frames: int, action_dim: int) -> np.n
     return out
 
 
-def generate_episode(scenario: str, seed: int, num_frames: int = 32, size: int = 64) -> Episode:
-    """Simulate one episode of `scenario` (frames of `size` x `size` pixels)."""
+def takes_actions(scenario: str) -> bool:
+    """Whether `scenario`'s episodes can be replayed under given actions (its `generate` has `actions=`)."""
+    return "actions" in inspect.signature(get_scenario(scenario)).parameters
+
+
+def generate_episode(
+    scenario: str, seed: int, num_frames: int = 32, size: int = 64, actions: np.ndarray | None = None
+) -> Episode:
+    """Simulate one episode of `scenario` (frames of `size` x `size` pixels).
+
+    actions: optional (num_frames - 1, action_dim) array in [-1, 1] that drives the agent instead of
+    its scripted policy (a counterfactual replay of the same scene); `ConfigError` for a scenario
+    without actions.
+    """
     check_episode_args(num_frames, size)
-    return get_scenario(scenario)(seed=seed, num_frames=num_frames, size=size)
+    fn = get_scenario(scenario)
+    if actions is None:
+        return fn(seed=seed, num_frames=num_frames, size=size)
+    if not takes_actions(scenario):
+        raise ConfigError(f"the {scenario} scenario has no actions to replace: only its seed sets an episode")
+    return fn(seed=seed, num_frames=num_frames, size=size, actions=actions)

@@ -102,14 +102,18 @@ def sample_params(seed: int) -> RobotParams:
     return RobotParams(scene=scene, arm=arm, policy=sample_policy(rng, scene, arm))
 
 
-def generate(seed: int, num_frames: int = 32, size: int = 64) -> Episode:
+def generate(
+    seed: int, num_frames: int = 32, size: int = 64, *, actions: np.ndarray | None = None
+) -> Episode:
     """One `robot` episode: `num_frames` frames of `size` x `size` pixels at 10 fps, from `seed`.
 
     The same (seed, num_frames, size) gives a byte-identical episode; `Episode.params` holds the
     sampled `RobotParams` and `Episode.caption` describes what the arm did to the objects.
+    actions: optional (num_frames - 1, 4) array in [-1, 1] replacing the scripted policy's: a
+    counterfactual replay of the same scene (see `simulate`).
     """
     check_episode_args(num_frames, size)
-    return simulate(sample_params(seed), num_frames=num_frames, size=size, seed=seed)
+    return simulate(sample_params(seed), num_frames=num_frames, size=size, seed=seed, actions=actions)
 
 
 def simulate(
