@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import copy
 import json
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -137,6 +138,7 @@ def test_shipped_configs_parse() -> None:
         ("export.steps", 0, "export.steps must be an integer >= 1"),
         ("train.lr", "fast", "train.lr must be of type float"),
         ("cache.latents", "yes", "cache.latents must be of type bool"),
+        ("cache.dtype", "fp8", "cache.dtype must be one of float32, bfloat16, int8"),
         ("extra", {}, "unknown recipe key 'extra'"),
     ],
 )
@@ -250,3 +252,12 @@ def test_tiny_training_run_exports_a_loadable_pipeline(tmp_path: Path) -> None:
     for (name, a), b in zip(first.state_dict().items(), second.state_dict().values(), strict=True):
         assert torch.allclose(a, b, rtol=0, atol=1e-10), name
     assert "Initial weights" in (again / "README.md").read_text()
+    # An int8 cache: a float32 cache of the same clips is converted, not encoded again, and trains.
+    int8 = parse_predict_recipe(edit(tiny_recipe(tmp_path / "data", tok, max_steps=1), "cache.dtype", "int8"))
+    (tmp_path / "int8").mkdir()
+    for name in (CACHE_FILE, f"val_{CACHE_FILE}"):
+        shutil.copy(tmp_path / "run" / name, tmp_path / "int8" / name)
+    logs.clear()
+    assert run_predict_recipe(int8, tmp_path / "int8", log=logs.append)["steps"] == 1
+    assert any(line.startswith("converting the float32 encodings") for line in logs)
+    assert not any(line.startswith("encoding") for line in logs)

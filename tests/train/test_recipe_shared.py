@@ -190,6 +190,48 @@ def test_encoding_cache_round_trip_reuse_and_rebuild(tmp_path: Path) -> None:
     assert meta["key"] == cache_key(tok, clips, data) and json.loads(meta["captions"])[2] == "clip 2"
 
 
+def test_store_encodings_int8_and_bfloat16_stay_close() -> None:
+    from worldfm.train.recipes.cached import store_encodings
+
+    x = torch.randn(6, 4, 3, 2, 2, generator=torch.Generator().manual_seed(0)) * torch.tensor(
+        [1.0, 3.0, 0.1, 0.0]
+    ).view(1, 4, 1, 1, 1)
+    q, scale = store_encodings(x, "int8")
+    assert q.dtype == torch.int8 and scale is not None and scale.shape == (4,)
+    back = q.float() * scale.view(1, -1, 1, 1, 1)
+    # absmax per channel maps to +-127, so the error is at most half a step of that channel's scale
+    assert ((back - x).abs() <= 0.5 * scale.view(1, -1, 1, 1, 1) + 1e-7).all()
+    assert q.abs().amax(dim=(0, 2, 3, 4))[:3].tolist() == [127, 127, 127] and back[:, 3].abs().max() == 0
+    b, none = store_encodings(x, "bfloat16")
+    assert b.dtype == torch.bfloat16 and none is None
+    with pytest.raises(ConfigError, match=re.escape("cache.dtype must be one of float32, bfloat16, int8")):
+        store_encodings(x, "fp8")
+
+
+@pytest.mark.parametrize("storage", ["int8", "bfloat16"])
+def test_encoding_cache_smaller_storage_converts_a_float32_cache(tmp_path: Path, storage: str) -> None:
+    tok, clips, data = tiny_cv(0), Clips(), parse_data(DATA)
+    path = tmp_path / "latent_cache.safetensors"
+    full = cached_clips(tok, clips, data, path, 2, torch.device("cpu"))
+    logs: list[str] = []
+    small = cached_clips(tok, clips, data, path, 2, torch.device("cpu"), logs.append, storage=storage)
+    assert logs == [f"converting the float32 encodings in {path} to {storage}"]  # not encoded again
+    assert small.encoded.dtype == getattr(torch, storage) and small[0]["latents"].dtype == torch.float32
+    step = full.latents.abs().amax() / 127 if storage == "int8" else full.latents.abs().amax() / 128
+    assert (small.latents - full.latents).abs().max() <= step
+    torch.testing.assert_close(small[2]["latents"], small.latents[2])
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="pt") as f:
+        assert f.metadata()["storage"] == storage
+    logs.clear()
+    again = cached_clips(tok, clips, data, path, 2, torch.device("cpu"), logs.append, storage=storage)
+    assert logs == [] and torch.equal(again.latents, small.latents)  # reused as stored
+    # Back to float32: the int8 file cannot give full precision, so the clips are encoded again.
+    cached_clips(tok, clips, data, path, 2, torch.device("cpu"), logs.append)
+    assert logs[0].startswith("encoding 3 clips")
+
+
 def test_prewarm_captions_encodes_each_distinct_caption_once_when_all_fit() -> None:
     from types import SimpleNamespace
 

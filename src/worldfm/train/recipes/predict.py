@@ -9,7 +9,7 @@ A recipe file has these sections (unknown keys anywhere are a ConfigError naming
     data:         {root, datasets: [...], clip_length, clip_step, val_episodes, workers}  (recipes/data.py)
     conditioning: {latent_frames: [0, 1, 2, 3], weights: [...], text_drop: 0.1, action_drop: 0.1}
     diffusion:    {timesteps: logit_normal, logit_mean: 0.0, logit_std: 1.0, shift: 1.0}
-    cache:        {latents: true}
+    cache:        {latents: true, dtype: float32}                # dtype: float32, bfloat16 or int8
     train:        TrainerConfig fields (max_steps, max_minutes, batch_size, lr, ...)
     export:       {dtype: bfloat16, sampler: heun, steps: 20, guidance: 3.0, shift: 1.0, fps: 10.0}
 
@@ -26,13 +26,17 @@ its `action_dim` from the data (the widest action of the mixture), so they are n
 recipe; `sample_frames` and `sample_size` must match the clips (`clip_length`, frame size).
 
 With `cache.latents` the training and validation clips are encoded once by the frozen tokenizer
-(rank 0, stored in the run folder and reused on resume), so a step costs only the DiT.
+(rank 0, stored in the run folder and reused on resume), so a step costs only the DiT. `cache.dtype:
+int8` stores them in a quarter of the space (a per-channel scale; decodes within about 60 dB of the
+float32 latents), e.g. to carry a run's cache to a GPU machine; a float32 cache of the same clips is
+converted rather than encoded again.
 `run_predict_recipe` trains into `out/` and exports `out/export/`, a pipeline folder that
 `PredictPipeline.from_pretrained` and `worldfm predict ... --model out/export` load.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 from collections.abc import Callable, Iterable, Mapping
@@ -50,6 +54,7 @@ from worldfm.train.recipes.cached import (
     FrozenEncoderTask,
     TextSpec,
     WorldRecipe,
+    check_cache_storage,
     check_frame_size,
     check_model_section,
     check_pipeline_export,
@@ -215,9 +220,15 @@ class DiffusionSpec:
 
 @dataclass(frozen=True)
 class CacheSpec:
-    """`cache`: encode all clips once with the frozen tokenizer (true) or every step (false)."""
+    """`cache`: encode all clips once with the frozen tokenizer (`latents: true`) or every step
+    (false); `dtype`: how the cache file and memory hold the latents (float32, bfloat16, or int8 with
+    a per-channel scale: a quarter of the size; see `cached.CACHE_STORAGE`)."""
 
     latents: bool = True
+    dtype: str = "float32"
+
+    def __post_init__(self) -> None:
+        check_cache_storage(self.dtype)
 
 
 @dataclass(frozen=True)
@@ -317,8 +328,10 @@ class CachedClips(EncodedClips):
 
     @property
     def latents(self) -> torch.Tensor:
-        """All clips' normalised latents `(N, C, T, h, w)`."""
-        return self.encoded
+        """All clips' normalised latents `(N, C, T, h, w)` float32 (dequantised when stored as int8)."""
+        if self.scale is not None:
+            return self.encoded.float() * self.scale.view(1, -1, 1, 1, 1)
+        return self.encoded.float()
 
 
 # Every clip of `clips` (a map-style dataset of CLIP_KEYS items) -> normalised latents and the rest.
@@ -497,15 +510,19 @@ def run_predict_recipe(
     Returns a summary dict (steps, stop reason, wall time, val scores, export path on rank 0)."""
     from worldfm.world.diffusion.dit import DiT
 
+    storage = recipe.cache.dtype
+    fingerprint: dict[str, Any] = {"diffusion": to_plain(recipe.diffusion)}
+    if storage != "float32":  # (absent otherwise: earlier runs keep resuming)
+        fingerprint["cache_dtype"] = storage
     prepare = world_run(
         recipe,
-        cache=cached_clips if recipe.cache.latents else None,
+        cache=functools.partial(cached_clips, storage=storage) if recipe.cache.latents else None,
         cache_file=CACHE_FILE,
         network=DiT,
         task=lambda tok, text, config, action_dim: PredictTask(
             tok, text, recipe.conditioning, recipe.diffusion, action_dim
         ),
-        fingerprint={"diffusion": to_plain(recipe.diffusion)},
+        fingerprint=fingerprint,
         unit="clip",
         export=lambda trainer, result, tok, text, out_dir, say: export_pipeline(
             trainer, recipe, result, tok, text, out_dir, log=say

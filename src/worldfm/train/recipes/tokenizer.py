@@ -105,7 +105,9 @@ class ModelSpec:
         object.__setattr__(self, "freeze", tuple(self.freeze))  # (YAML lists; types checked on parsing)
         unknown = [v for v in self.freeze if v not in self.FREEZABLE]
         if unknown:
-            raise ConfigError(f"model.freeze: unknown part {unknown[0]!r}; expected some of {list(self.FREEZABLE)}")
+            raise ConfigError(
+                f"model.freeze: unknown part {unknown[0]!r}; expected some of {list(self.FREEZABLE)}"
+            )
         if self.freeze and self.init_from is None:
             raise ConfigError("model.freeze needs model.init_from: a frozen part keeps trained weights")
 
