@@ -98,6 +98,7 @@ def edit(recipe: dict[str, Any], dotted: str, value: Any) -> dict[str, Any]:
 def test_shipped_configs_parse() -> None:
     assert {p.stem for p in CONFIGS} == {
         "predict-nano",
+        "predict-nano-gpu",
         "predict-nano-stage2",
         "predict-nano-stage3",
         "predict-nano-stage4",
@@ -108,8 +109,10 @@ def test_shipped_configs_parse() -> None:
     starts = {"2": "predict-nano", "3": "predict-nano-stage2", "4": "predict-nano-stage2"}
     for path in CONFIGS:
         recipe = load_predict_recipe(path)
-        tier, _, stage = path.stem.partition("-stage")
+        tier, _, stage = path.stem.removesuffix("-gpu").partition("-stage")
         assert recipe.model.tier == tier
+        if path.stem.endswith("-gpu"):  # from scratch, its cache small enough to carry to a lease
+            assert recipe.model.init_from is None and recipe.cache.dtype == "int8"
         if stage:
             assert recipe.model.init_from == f"runs/{starts[stage]}/export"
         assert {d.scenario for d in recipe.data.datasets} == {"objects", "robot", "driving"}
