@@ -174,11 +174,19 @@ def test_swap_decoder(models: dict[str, Path], tmp_path: Path) -> None:
     grown = VideoTokenizer(old.config.replace(decoder_depth=2))
     warm_start(grown, old.state_dict(), "old", added_decoder_blocks(old.config, grown.config, "old"))
     grown.save_pretrained(tmp_path / "grown")
-    result = runner.invoke(root, ["tokenize", "swap-decoder", str(pipeline), "--tokenizer", str(tmp_path / "grown"), "--json"])
+    result = runner.invoke(
+        root, ["tokenize", "swap-decoder", str(pipeline), "--tokenizer", str(tmp_path / "grown"), "--json"]
+    )
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
-    assert {"pipeline", "source", "decoder_depth", "decoder_parameters", "decoder_parameters_before"} <= set(report)
+    assert {"pipeline", "source", "decoder_depth", "decoder_parameters", "decoder_parameters_before"} <= set(
+        report
+    )
     assert VideoTokenizer.from_pretrained(pipeline / "tokenizer").config.blocks_per_decoder_level == 2
     # Another tokenizer's encoder is refused; the message keeps its brackets (no console markup).
-    output = _error(runner.invoke(root, ["tokenize", "swap-decoder", str(pipeline), "--tokenizer", str(models["discrete"])]))
+    output = _error(
+        runner.invoke(
+            root, ["tokenize", "swap-decoder", str(pipeline), "--tokenizer", str(models["discrete"])]
+        )
+    )
     assert "model.freeze: [encoder]" in " ".join(output.split())

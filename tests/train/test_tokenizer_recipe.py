@@ -232,7 +232,9 @@ def test_decoder_only_stage_keeps_the_latents(tmp_path: Path, sim_root: Path) ->
     assert torch.equal(done.encode(video), start.encode(video))
     assert "Encoder frozen" in (tmp_path / "s2" / "export" / "README.md").read_text()
     # A decoder shallower than the source's is refused before any training.
-    shallow = edit(edit(stage, "model.init_from", str(tmp_path / "s2" / "export")), "model.overrides.decoder_depth", 1)
+    shallow = edit(
+        edit(stage, "model.init_from", str(tmp_path / "s2" / "export")), "model.overrides.decoder_depth", 1
+    )
     with pytest.raises(ConfigError, match="can add blocks, not remove them"):
         run_tokenizer_recipe(parse_tokenizer_recipe(shallow), tmp_path / "s3")
 

@@ -26,7 +26,9 @@ def _retrained(source: VideoTokenizer, folder: Path, seed: int, touch_encoder: b
     """`source` grown by one decoder block per level, with changed decoder (or encoder) weights."""
     depth = source.config.blocks_per_decoder_level + 1
     model = VideoTokenizer(source.config.replace(decoder_depth=depth, latent_mean=None, latent_std=None))
-    warm_start(model, source.state_dict(), "source", added_decoder_blocks(source.config, model.config, "source"))
+    warm_start(
+        model, source.state_dict(), "source", added_decoder_blocks(source.config, model.config, "source")
+    )
     g = torch.Generator().manual_seed(seed)
     part = model.encoder if touch_encoder else model.decoder
     with torch.no_grad():
@@ -48,7 +50,10 @@ def test_swap_keeps_latents_and_statistics(pipeline: Path, tmp_path: Path) -> No
     new_folder = _retrained(old, tmp_path / "decoder", seed=1)
     report = swap_decoder(pipeline, new_folder)
     depth = old.config.blocks_per_decoder_level + 1
-    assert report["decoder_depth"] == depth and report["decoder_parameters"] > report["decoder_parameters_before"]
+    assert (
+        report["decoder_depth"] == depth
+        and report["decoder_parameters"] > report["decoder_parameters_before"]
+    )
     swapped = VideoTokenizer.from_pretrained(pipeline / "tokenizer")
     new = VideoTokenizer.from_pretrained(new_folder)
     assert swapped.config.latent_mean == old.config.latent_mean  # the pipeline keeps its statistics
@@ -65,7 +70,9 @@ def test_swap_keeps_latents_and_statistics(pipeline: Path, tmp_path: Path) -> No
     assert loaded.tokenizer.config.blocks_per_decoder_level == depth
 
 
-@pytest.mark.parametrize(("pipeline_name", "tier"), [("predict-nano", "cv4x8x8-nano"), ("ar-nano", "dv4x8x8-nano")])
+@pytest.mark.parametrize(
+    ("pipeline_name", "tier"), [("predict-nano", "cv4x8x8-nano"), ("ar-nano", "dv4x8x8-nano")]
+)
 def test_shipped_pipelines_carry_the_shipped_tokenizers(pipeline_name: str, tier: str) -> None:
     """The world models' tokenizer copies equal the shipped tiers (weights and latent statistics)."""
     copy = VideoTokenizer.from_pretrained(SHIPPED_WEIGHTS_DIR / pipeline_name / "tokenizer")
@@ -80,7 +87,9 @@ def test_refusals_leave_the_pipeline_untouched(pipeline: Path, tmp_path: Path) -
     old = VideoTokenizer.from_pretrained(pipeline / "tokenizer")
     with pytest.raises(WorldfmError, match=r"encoder weights differ from the pipeline's \(encoder\."):
         swap_decoder(pipeline, _retrained(old, tmp_path / "encoder", seed=2, touch_encoder=True))
-    with pytest.raises(WorldfmError, match="differs from the pipeline's in fsq_levels, kind, latent_channels"):
+    with pytest.raises(
+        WorldfmError, match="differs from the pipeline's in fsq_levels, kind, latent_channels"
+    ):
         swap_decoder(pipeline, "dv4x8x8-nano")
     with pytest.raises(WorldfmError, match="not a world model pipeline folder"):
         swap_decoder(tmp_path, "cv4x8x8-nano")

@@ -126,7 +126,9 @@ class TokenizerConfig:
         if not isinstance(self.depth, int) or self.depth < 1:
             raise ConfigError(f"depth must be >= 1, got {self.depth!r}")
         if self.decoder_depth is not None and (
-            not isinstance(self.decoder_depth, int) or isinstance(self.decoder_depth, bool) or self.decoder_depth < 1
+            not isinstance(self.decoder_depth, int)
+            or isinstance(self.decoder_depth, bool)
+            or self.decoder_depth < 1
         ):
             raise ConfigError(f"decoder_depth must be None or >= 1, got {self.decoder_depth!r}")
         if not isinstance(self.temporal_kernel, int) or self.temporal_kernel < 1:

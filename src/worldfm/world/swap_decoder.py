@@ -116,7 +116,9 @@ def swap_decoder(pipeline: str | os.PathLike[str], tokenizer: str | os.PathLike[
     )
     final = VideoTokenizer(config)
     final.load_state_dict(candidate.state_dict())
-    dtype = read_model_config(component, CLASS_NAME, FORMAT_VERSION, "a tokenizer")[1].get("_dtype", "bfloat16")
+    dtype = read_model_config(component, CLASS_NAME, FORMAT_VERSION, "a tokenizer")[1].get(
+        "_dtype", "bfloat16"
+    )
     _replace_folder(component, lambda path: final.save_pretrained(path, dtype=dtype))
     entry = {
         "source": source,

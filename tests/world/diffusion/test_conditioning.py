@@ -62,7 +62,9 @@ def test_shuffled_actions_control() -> None:
     assert shuffled.actions[:, 0, 0].tolist() == [2.0, 1.0, 3.0, 0.0]  # cyclic among samples with actions
     assert changed.tolist() == [True, False, True, True]
     assert torch.equal(cond.actions, actions)  # the original is untouched
-    lone, changed = Condition(actions=actions[:2], has_actions=torch.tensor([True, False])).with_shuffled_actions()
+    lone, changed = Condition(
+        actions=actions[:2], has_actions=torch.tensor([True, False])
+    ).with_shuffled_actions()
     assert torch.equal(lone.actions, actions[:2]) and not changed.any()
     text_only = Condition(text=torch.zeros(2, 1, 384), text_mask=torch.ones(2, 1, dtype=torch.bool))
     assert text_only.with_shuffled_actions()[1].tolist() == [False, False]

@@ -92,7 +92,11 @@ def test_action_modulation_starts_as_the_model_without_it() -> None:
     base = tiny_dit()
     grown = DiT(tiny_dit_config(action_modulation=True)).eval()
     assert {k for k in grown.state_dict() if k not in base.state_dict()} == {
-        "action_mod.0.weight", "action_mod.0.bias", "action_mod.2.weight", "action_mod.2.bias", "no_action_mod"
+        "action_mod.0.weight",
+        "action_mod.0.bias",
+        "action_mod.2.weight",
+        "action_mod.2.bias",
+        "no_action_mod",
     }
     warm_start(grown, base.state_dict(), "base", new_prefixes=DiT.WARM_START_NEW)
     x, cond = torch.randn(2, 4, 3, 2, 2), full_cond()
@@ -109,7 +113,9 @@ def test_action_modulation_starts_as_the_model_without_it() -> None:
     grown.load_state_dict({**grown.state_dict(), "action_proj.2.weight": plain.action_proj[2].weight})
     assert not torch.allclose(grown(x, 0.5, cond), grown(x, 0.5, later))
     # Without action_dim the flag builds nothing (tiers may set it for models trained on action data).
-    assert not any("action" in k for k in DiT(tiny_dit_config(action_dim=0, action_modulation=True)).state_dict())
+    assert not any(
+        "action" in k for k in DiT(tiny_dit_config(action_dim=0, action_modulation=True)).state_dict()
+    )
 
 
 def test_action_modulation_save_load_and_old_configs(tmp_path: Path) -> None:
