@@ -23,7 +23,12 @@ Rows, for each scenario and each k (1, 9):
   (rows 0 .. k + 14, zero-padded to the model's width as in training), and `<model> +shuffled`: the
   control, the same model and noise given the actions of another held-out episode of the same
   scenario (episode i gets episode i + 1's, cyclically; with one episode, its own rows permuted in
-  time), so they have the right distribution but do not belong to the scene.
+  time), so they have the right distribution but do not belong to the scene. With `--best-of K`
+  (K > 1) also `<model> best-of-K`: K futures of the frames-only call in one batch (`samples=K`, the
+  multiverse), each clip scored by the one closest to the truth (lowest mean MSE over the 16
+  frames). A diagnostic of a sampling model, not a predictor (it picks with the answer): how much of
+  its gap to the truth is a different plausible future rather than a wrong one. The targets are
+  checked on the plain rows only.
 - `copy-last`: the last conditioning frame repeated.
 - `flow`: OpenCV Farneback flow between the last two conditioning frames, the last frame warped
   forward at constant velocity (`predict_baselines.flow_extrapolate`); k = 9 only (it needs two
@@ -74,7 +79,7 @@ thread of a busy 2-core machine, so the default 16 episodes per scenario take ab
 
     python benchmarks/bench_predict.py [--models predict-nano ar-nano runs/ar-nano/export] [--episodes 16]
         [--size 64] [--steps N] [--guidance G] [--prompt none|caption] [--threads 2] [--repeats 3]
-        [--seed 0] [--quick] [--out PATH]
+        [--seed 0] [--best-of K] [--quick] [--out PATH]
 """
 
 from __future__ import annotations
@@ -347,7 +352,7 @@ def run_model(
             {"model": label, "reason": f"k={k}: the model's window is {pipe.window_frames} frames"}
         )
         return []
-    variants = ["frames"]
+    variants = ["frames"] + (["best"] if args.best_of > 1 else [])
     if clips[0].actions is not None:
         if pipe.transformer.config.action_dim:
             variants += ["actions", "shuffled"]
@@ -370,26 +375,38 @@ def run_model(
                 other, how = control_actions(clips, clip.index, args.seed)
                 actions = other[: k + HORIZON - 1]
                 shuffle_kind.add(how)
+            samples = args.best_of if variant == "best" else 1
             out = pipe.generate(
                 k + HORIZON,
                 video=clip.frames[:k],
                 cond_frames=k,
                 prompt=prompt,
                 actions=actions,
+                samples=samples,
                 seed=args.seed + clip.index,
                 fps=clip.fps,
                 **generate_kwargs(pipe, args),
             )
             t = timing[variant]
-            t[0], t[1], t[2] = t[0] + out.seconds, t[1] + out.windows, t[2] + HORIZON
-            per_variant[variant].append({"episode": clip.index, "scores": score(out.videos[0, k:], clip, k)})
+            t[0], t[1], t[2] = t[0] + out.seconds, t[1] + out.windows, t[2] + HORIZON * samples
+            candidates = [score(out.videos[j, k:], clip, k) for j in range(samples)]
+            best = min(range(samples), key=lambda j: float(candidates[j]["mse"].mean()))
+            record = {"episode": clip.index, "scores": candidates[best]}
+            if variant == "best":
+                record["sample"] = best
+            per_variant[variant].append(record)
             settings = out.settings
         with torch.no_grad():
             video = frames_to_tensor(clip.frames).to(pipe.device)
             decoded = tensor_to_frames(pipe.tokenizer.decode(pipe.tokenizer.encode(video)))[0]
         recon.append({"episode": clip.index, "scores": score(decoded[k : k + HORIZON], clip, k)})
     rows = []
-    names = {"frames": label, "actions": f"{label} +actions", "shuffled": f"{label} +shuffled"}
+    names = {
+        "frames": label,
+        "actions": f"{label} +actions",
+        "shuffled": f"{label} +shuffled",
+        "best": f"{label} best-of-{args.best_of}",
+    }
     for variant in variants:
         seconds, windows, frames = timing[variant]
         extra: dict[str, Any] = {
@@ -403,6 +420,8 @@ def run_model(
         }
         if variant == "shuffled":
             extra["shuffle"] = sorted(shuffle_kind)
+        if variant == "best":
+            extra["samples"] = args.best_of
         rows.append(summarize(scenario, k, names[variant], "model", per_variant[variant], **extra))
     rows.append(summarize(scenario, k, f"{label} tokenizer", "reference", recon, model=label))
     return rows
@@ -748,6 +767,9 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2, help="torch and OpenCV threads")
     parser.add_argument("--repeats", type=int, default=3, help="timed runs per speed row; the fastest counts")
     parser.add_argument(
+        "--best-of", type=int, default=1, help="also score the closest of K sampled futures (diagnostic rows)"
+    )
+    parser.add_argument(
         "--quick", action="store_true", help="one episode per scenario, 4 sampler steps, 1 repeat"
     )
     parser.add_argument(
@@ -762,6 +784,7 @@ def main() -> None:
         args.episodes < 1
         or args.threads < 1
         or args.repeats < 1
+        or args.best_of < 1
         or args.seed < 0
         or (args.steps is not None and args.steps < 1)
         or (args.guidance is not None and not args.guidance >= 0)
@@ -769,7 +792,7 @@ def main() -> None:
         or args.size % 2
     ):
         parser.error(
-            "need --episodes >= 1, --threads >= 1, --repeats >= 1, --seed >= 0, --steps >= 1, "
+            "need --episodes >= 1, --threads >= 1, --repeats >= 1, --best-of >= 1, --seed >= 0, --steps >= 1, "
             "--guidance >= 0 and an even --size >= 16"
         )
     torch.set_num_threads(args.threads)
@@ -872,6 +895,7 @@ def main() -> None:
         "steps": args.steps,
         "guidance": args.guidance,
         "seed": args.seed,
+        "best_of": args.best_of,
         "threads": args.threads,
         "models": [model_record(label, spec, pipe) for label, spec, pipe in models],
         "skipped": skipped,
