@@ -14,6 +14,7 @@ Multisampling is off (4x MSAA doubles the draw time).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -270,7 +271,7 @@ def _scene_xml(
     style: SceneStyle,
     rig: CameraRig,
     rng: np.random.Generator,
-    extensions: list[tuple[float, float]] = (),
+    extensions: Sequence[tuple[float, float]] = (),
     extension_rng: np.random.Generator | None = None,
 ) -> str:
     x0, x1 = x_range
