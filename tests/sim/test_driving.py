@@ -391,6 +391,16 @@ def test_counterfactual_branch_keeps_the_frames_before_it(episode: Episode, bran
     assert "speeding up from 70 to 145 km/h" in cf.caption  # measured from the new drive
 
 
+def test_braking_stops_the_car_and_never_reverses_it() -> None:
+    """Full braking from the start (a counterfactual the driver model never does): the ego slows to a
+    standstill and stays there; highway-env's kinematics alone would drive it backwards."""
+    cf = generate(seed=7, num_frames=32, size=16, manoeuvre="overtake", actions=np.tile([-1.0, 0.0], (31, 1)))
+    speed, x = cf.states["ego_speed"], cf.states["ego_pose"][:, 0]
+    assert speed.min() >= 0.0 and abs(float(speed[-1])) < 1e-4
+    assert np.all(np.diff(x) >= -1e-4) and x[-1] > 20.0
+    assert "from 70 to 0 km/h" in cf.caption  # the caption is measured from the new drive
+
+
 def test_scene_extension_only_adds_geoms() -> None:
     plan_rng, _, _, scene_rng = setup_rngs(4)
     setup = sample_setup(plan_rng, 2.0)

@@ -278,9 +278,13 @@ class Traffic:
         accel = float(action[0]) * ACCEL_MAX
         steer = -float(action[1]) * STEER_MAX
         self.ego.act({"acceleration": accel, "steering": steer})
+        sub = dt / substeps
         for _ in range(substeps):
+            # Braking stops the car; it never drives it backwards (highway-env's kinematics would).
+            if self.ego.speed + self.ego.action["acceleration"] * sub < 0.0:
+                self.ego.action["acceleration"] = -self.ego.speed / sub
             self.road.act()
-            self.road.step(dt / substeps)
+            self.road.step(sub)
 
     def snapshot(self) -> Snapshot:
         """Current ego and traffic states in the world frame (see module docstring)."""
