@@ -50,6 +50,16 @@ def test_episode_video_actions_and_replay(tmp_path: Path) -> None:
     assert np.abs(ours[-1].astype(int) - theirs[-1]).mean() > 2.0
 
 
+def test_episode_driving_dash_view(tmp_path: Path) -> None:
+    out = tmp_path / "dash.mp4"
+    args = ["sim", "episode", "--scenario", "driving", "--seed", "3", "--frames", "3", "--size", "16"]
+    result = runner.invoke(
+        app, [*args, "--view", "dash", "--manoeuvre", "brake", "--out", str(out), "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["caption"].startswith("Dash-camera view") and out.is_file()
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
@@ -57,6 +67,8 @@ def test_episode_video_actions_and_replay(tmp_path: Path) -> None:
         (["--scenario", "robot", "--actions", "ACTS"], r"actions must have shape \(3, 4\)"),
         (["--scenario", "driving", "--actions", "MISSING"], "file does not exist"),
         (["--scenario", "galaxy"], "unknown scenario"),
+        (["--scenario", "objects", "--view", "dash"], "the objects scenario has no option 'view'"),
+        (["--scenario", "driving", "--view", "drone"], "view must be one of"),
     ],
 )
 def test_episode_bad_input_fails_cleanly(tmp_path: Path, args: list[str], message: str) -> None:

@@ -8,6 +8,7 @@ from worldfm.sim.registry import (
     episode_seed,
     generate_episode,
     get_scenario,
+    scenario_options,
     takes_actions,
 )
 
@@ -47,3 +48,12 @@ def test_generate_episode_replays_given_actions() -> None:
     np.testing.assert_array_equal(replay.frames, ep.frames)
     with pytest.raises(ConfigError, match="the objects scenario has no actions"):
         generate_episode("objects", 11, num_frames=6, size=16, actions=np.zeros((5, 4)))
+
+
+def test_generate_episode_passes_scenario_options_and_refuses_others() -> None:
+    assert scenario_options("driving") == ["view", "manoeuvre", "actions"]
+    assert scenario_options("robot") == ["actions"] and scenario_options("objects") == []
+    dash = generate_episode("driving", 3, num_frames=2, size=16, view="dash", manoeuvre="brake")
+    assert dash.params["view"] == "dash" and dash.params["manoeuvre"] == "brake"
+    with pytest.raises(ConfigError, match=r"the robot scenario has no option 'view' \(its options: none\)"):
+        generate_episode("robot", 3, num_frames=2, size=16, view="dash")

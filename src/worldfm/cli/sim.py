@@ -82,6 +82,10 @@ def episode(
     ),
     frames: int = typer.Option(32, "--frames", min=2, help="Frames in the episode."),
     size: int = typer.Option(64, "--size", help="Frame height and width in pixels (even, 16-512)."),
+    view: str | None = typer.Option(None, "--view", help="driving: chase (default) or dash camera."),
+    manoeuvre: str | None = typer.Option(
+        None, "--manoeuvre", help="driving: force the ego's manoeuvre (follow, overtake, brake, ...)."
+    ),
     actions: Path | None = typer.Option(
         None,
         "--actions",
@@ -117,7 +121,10 @@ def episode(
             )
         given = read_actions_file(actions)
     start = time.perf_counter()
-    ep = generate_episode(scenario, episode_seed_value, num_frames=frames, size=size, actions=given)
+    options = {k: v for k, v in (("view", view), ("manoeuvre", manoeuvre)) if v is not None}
+    ep = generate_episode(
+        scenario, episode_seed_value, num_frames=frames, size=size, actions=given, **options
+    )
     if actions_out is not None:
         if ep.actions is None:
             raise ConfigError(f"--actions-out: the {scenario} scenario has no actions")

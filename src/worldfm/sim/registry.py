@@ -61,24 +61,43 @@ def check_actions(actions: np.ndarray, num_frames: int, action_dim: int) -> np.n
     return out
 
 
+def scenario_options(scenario: str) -> list[str]:
+    """The keyword-only options of `scenario`'s `generate` (e.g. driving: view, manoeuvre, actions)."""
+    params = inspect.signature(get_scenario(scenario)).parameters.values()
+    return [p.name for p in params if p.kind is inspect.Parameter.KEYWORD_ONLY]
+
+
 def takes_actions(scenario: str) -> bool:
     """Whether `scenario`'s episodes can be replayed under given actions (its `generate` has `actions=`)."""
-    return "actions" in inspect.signature(get_scenario(scenario)).parameters
+    return "actions" in scenario_options(scenario)
 
 
 def generate_episode(
-    scenario: str, seed: int, num_frames: int = 32, size: int = 64, actions: np.ndarray | None = None
+    scenario: str,
+    seed: int,
+    num_frames: int = 32,
+    size: int = 64,
+    actions: np.ndarray | None = None,
+    **options: Any,
 ) -> Episode:
     """Simulate one episode of `scenario` (frames of `size` x `size` pixels).
 
     actions: optional (num_frames - 1, action_dim) array in [-1, 1] that drives the agent instead of
     its scripted policy (a counterfactual replay of the same scene); `ConfigError` for a scenario
-    without actions.
+    without actions. options: the scenario's own keyword options (`scenario_options`, e.g. driving's
+    `view` and `manoeuvre`); `ConfigError` naming the known ones for any other.
     """
     check_episode_args(num_frames, size)
     fn = get_scenario(scenario)
-    if actions is None:
-        return fn(seed=seed, num_frames=num_frames, size=size)
-    if not takes_actions(scenario):
-        raise ConfigError(f"the {scenario} scenario has no actions to replace: only its seed sets an episode")
-    return fn(seed=seed, num_frames=num_frames, size=size, actions=actions)
+    known = scenario_options(scenario)
+    if actions is not None:
+        if "actions" not in known:
+            raise ConfigError(
+                f"the {scenario} scenario has no actions to replace: only its seed sets an episode"
+            )
+        options["actions"] = actions
+    for name in options:
+        if name not in known:
+            takes = ", ".join(k for k in known if k != "actions") or "none"
+            raise ConfigError(f"the {scenario} scenario has no option {name!r} (its options: {takes})")
+    return fn(seed=seed, num_frames=num_frames, size=size, **options)
