@@ -41,28 +41,20 @@ PROBE_CAPTIONS = [
 
 
 def build_caches(config: str, out: Path) -> tuple[list[Path], list[str]]:
-    """The recipe's datasets and its train / val latent caches in `out` (as `run_predict_recipe`
-    would build them); returns the dataset folders and every cached caption."""
-    from safetensors import safe_open
-
-    from worldfm.train.recipes.cached import CLIP_KEYS
-    from worldfm.train.recipes.data import build_clip_data, ensure_datasets
-    from worldfm.train.recipes.predict import CACHE_FILE, cached_clips, load_predict_recipe
+    """The recipe's datasets and its train / val latent caches in `out`, built by the recipe's own
+    `recipe_clip_data` as `run_predict_recipe` builds them; returns the dataset folders and every
+    cached caption."""
+    from worldfm.train.recipes.cached import recipe_clip_data
+    from worldfm.train.recipes.predict import CACHE_FILE, latent_cache, load_predict_recipe
 
     recipe = load_predict_recipe(config)
+    if latent_cache(recipe) is None:
+        raise SystemExit(f"{config}: a lease needs cache.latents: true (it carries no video)")
     tokenizer = recipe.tokenizer.load()
-    paths = ensure_datasets(recipe.data, log=print)
-    train, val = build_clip_data(recipe.data, paths, seed=recipe.train.seed, keys=CLIP_KEYS)
-    batch = recipe.train.val_batch_size or recipe.train.batch_size
-    cpu, storage = torch.device("cpu"), recipe.cache.dtype
-    captions: list[str] = []
-    for clips, name in ((train, CACHE_FILE), (val, f"val_{CACHE_FILE}")):
-        if clips is None:
-            continue
-        cached_clips(tokenizer, clips, recipe.data, out / name, batch, cpu, print, storage=storage)
-        with safe_open(str(out / name), framework="pt") as f:
-            captions += json.loads(f.metadata()["captions"])
-    return paths, captions
+    paths, train, val = recipe_clip_data(
+        recipe, tokenizer, latent_cache(recipe), out / CACHE_FILE, torch.device("cpu"), print
+    )
+    return paths, list(train.captions) + (list(val.captions) if val is not None else [])
 
 
 def quantize_minilm(dest: Path, captions: list[str]) -> dict[str, float]:

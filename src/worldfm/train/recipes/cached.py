@@ -511,6 +511,30 @@ def prewarm_captions(text_encoder: Any, captions: list[str], log: Log | None = N
     return len(distinct)
 
 
+def recipe_clip_data(
+    recipe: WorldRecipe,
+    tokenizer: Any,
+    cache: Callable[..., Any] | None,
+    cache_path: Path,
+    device: torch.device,
+    log: Log | None = None,
+) -> tuple[list[Path], Any, Any]:
+    """A world recipe's data: its datasets (generated on first use), and its training and validation
+    clips (None without `data.val_episodes`), encoded into `cache_path` and `val_<name>` beside it
+    when `cache` is given (e.g. `CachedClips.cached`). Returns (dataset folders, train, val)."""
+    r: Any = recipe
+    paths = ensure_datasets(r.data, log=log)
+    train, val = build_clip_data(r.data, paths, seed=r.train.seed, keys=CLIP_KEYS)
+    if cache is not None:
+        bs = r.train.val_batch_size or r.train.batch_size
+        train = cache(tokenizer, train, r.data, cache_path, bs, device, log)
+        if val is not None:
+            val = cache(
+                tokenizer, val, r.data, cache_path.with_name(f"val_{cache_path.name}"), bs, device, log
+            )
+    return paths, train, val
+
+
 def world_run(
     recipe: WorldRecipe,
     *,
@@ -541,17 +565,8 @@ def world_run(
         text_encoder = TextEncoder(
             TextEncoderConfig(max_tokens=r.text.max_tokens, cache_size=r.text.cache_size), device=info.device
         )
-        paths = ensure_datasets(r.data, log=say)
-        train_clips, val_clips = build_clip_data(r.data, paths, seed=r.train.seed, keys=CLIP_KEYS)
-        train_data: Any = train_clips
-        val_data: Any = val_clips
+        _, train_data, val_data = recipe_clip_data(r, tokenizer, cache, out / cache_file, info.device, say)
         if cache is not None:
-            bs = r.train.val_batch_size or r.train.batch_size
-            train_data = cache(tokenizer, train_clips, r.data, out / cache_file, bs, info.device, say)
-            if val_clips is not None:
-                val_data = cache(
-                    tokenizer, val_clips, r.data, out / f"val_{cache_file}", bs, info.device, say
-                )
             prewarm_captions(text_encoder, train_data.captions, say)
         # From the cache when there is one: a cached run reads no video at all.
         action_dim = int(train_data[0]["actions"].shape[-1])

@@ -497,6 +497,11 @@ def export_pipeline(
     )
 
 
+def latent_cache(recipe: PredictRecipe) -> Callable[..., Any] | None:
+    """The recipe's latent cache builder (`cached_clips` with its `cache.dtype`), None without `cache.latents`."""
+    return functools.partial(cached_clips, storage=recipe.cache.dtype) if recipe.cache.latents else None
+
+
 def run_predict_recipe(
     recipe: PredictRecipe,
     out: str | os.PathLike[str],
@@ -510,13 +515,12 @@ def run_predict_recipe(
     Returns a summary dict (steps, stop reason, wall time, val scores, export path on rank 0)."""
     from worldfm.world.diffusion.dit import DiT
 
-    storage = recipe.cache.dtype
     fingerprint: dict[str, Any] = {"diffusion": to_plain(recipe.diffusion)}
-    if storage != "float32":  # (absent otherwise: earlier runs keep resuming)
-        fingerprint["cache_dtype"] = storage
+    if recipe.cache.dtype != "float32":  # (absent otherwise: earlier runs keep resuming)
+        fingerprint["cache_dtype"] = recipe.cache.dtype
     prepare = world_run(
         recipe,
-        cache=functools.partial(cached_clips, storage=storage) if recipe.cache.latents else None,
+        cache=latent_cache(recipe),
         cache_file=CACHE_FILE,
         network=DiT,
         task=lambda tok, text, config, action_dim: PredictTask(
