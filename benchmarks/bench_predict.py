@@ -19,7 +19,10 @@ Rows, for each scenario and each k (1, 9):
   settings (or `--steps`/`--guidance`; `--steps` is for diffusion models only), no prompt (`--prompt caption` passes the episode's caption,
   which describes the whole episode, future included), seed `--seed` + episode index. A 17-frame
   model window covers k = 1 in one window; k = 9 rolls a second window. Variants:
-  `<model>`: frames only; in robot and driving also `<model> +actions`: the episode's true actions
+  `<model>`: frames only, with the pipeline's detail restore (`worldfm.world.detail`: where a
+  generated pixel did not change from the decoded last conditioning frame, that frame's true detail
+  is added back; `--detail-restore T` overrides the model's tolerance); `<model> as decoded`: the
+  same call with the restore off (the frames as the tokenizer decodes them); in robot and driving also `<model> +actions`: the episode's true actions
   (rows 0 .. k + 14, zero-padded to the model's width as in training), and `<model> +shuffled`: the
   control, the same model and noise given the actions of another held-out episode of the same
   scenario (episode i gets episode i + 1's, cyclically; with one episode, its own rows permuted in
@@ -35,7 +38,8 @@ Rows, for each scenario and each k (1, 9):
   frames; from one frame it is copy-last), and only when OpenCV is installed (the `bench` extra).
 - `linear`: per-pixel linear extrapolation in RGB from the last two frames; k = 9 only.
 - references, not predictors: `<model> tokenizer`: the true future frames through the model's
-  tokenizer (encode + decode of frames 0..24), the best a model working in its latents could do;
+  tokenizer (encode + decode of frames 0..24), the best a model working in its latents could do
+  as decoded; `<model> tokenizer+restore`: the same with the pipeline's detail restore applied;
   `ground truth`: the true frames through the colour segmenter, the IoU ceiling of the measure.
 
 Metrics, per horizon h (and the mean over h = 1..16), as `worldfm.video.metrics` computes them:
@@ -78,7 +82,7 @@ a nano-sized DiT (10.9M parameters, DPM-Solver++(2M) 16 steps) took 0.7 to 1.5 s
 thread of a busy 2-core machine, so the default 16 episodes per scenario take about 7 minutes there.
 
     python benchmarks/bench_predict.py [--models predict-nano ar-nano runs/ar-nano/export] [--episodes 16]
-        [--size 64] [--steps N] [--guidance G] [--prompt none|caption] [--threads 2] [--repeats 3]
+        [--size 64] [--steps N] [--guidance G] [--detail-restore T] [--prompt none|caption] [--threads 2] [--repeats 3]
         [--seed 0] [--best-of K] [--quick] [--out PATH]
 """
 
@@ -113,6 +117,7 @@ from worldfm.errors import WorldfmError
 from worldfm.sim.registry import SCENARIOS, episode_seed, generate_episode
 from worldfm.video.metrics import mask_iou, psnr, ssim
 from worldfm.video.transforms import frames_to_tensor, tensor_to_frames
+from worldfm.world.detail import restore_detail
 from worldfm.world.diffusion.samplers import network_calls
 
 DEFAULT_MODELS = ("predict-nano", "ar-nano")
@@ -307,9 +312,8 @@ def is_ar(pipe: Any) -> bool:
 
 def generate_kwargs(pipe: Any, args: argparse.Namespace) -> dict[str, Any]:
     """Sampler overrides for `pipe.generate`: `--steps` belongs to the diffusion sampler only."""
-    if is_ar(pipe):
-        return {"guidance": args.guidance}
-    return {"steps": args.steps, "guidance": args.guidance}
+    common = {"guidance": args.guidance, "detail_restore": args.detail_restore}
+    return common if is_ar(pipe) else {"steps": args.steps, **common}
 
 
 def model_record(label: str, spec: str, pipe: Any) -> dict[str, Any]:
@@ -352,7 +356,7 @@ def run_model(
             {"model": label, "reason": f"k={k}: the model's window is {pipe.window_frames} frames"}
         )
         return []
-    variants = ["frames"] + (["best"] if args.best_of > 1 else [])
+    variants = ["frames", "raw"] + (["best"] if args.best_of > 1 else [])
     if clips[0].actions is not None:
         if pipe.transformer.config.action_dim:
             variants += ["actions", "shuffled"]
@@ -364,7 +368,8 @@ def run_model(
     timing: dict[str, list[float]] = defaultdict(lambda: [0.0, 0, 0])  # seconds, windows, new frames
     shuffle_kind: set[str] = set()
     settings: dict[str, Any] = {}
-    recon = []
+    recon, recon_restored = [], []
+    tolerance = pipe.settings(detail_restore=args.detail_restore).detail_restore
     for clip in clips:
         prompt = clip.caption if args.prompt == "caption" else None
         for variant in variants:
@@ -376,6 +381,9 @@ def run_model(
                 actions = other[: k + HORIZON - 1]
                 shuffle_kind.add(how)
             samples = args.best_of if variant == "best" else 1
+            kwargs = generate_kwargs(pipe, args)
+            if variant == "raw":
+                kwargs["detail_restore"] = 0.0
             out = pipe.generate(
                 k + HORIZON,
                 video=clip.frames[:k],
@@ -385,7 +393,7 @@ def run_model(
                 samples=samples,
                 seed=args.seed + clip.index,
                 fps=clip.fps,
-                **generate_kwargs(pipe, args),
+                **kwargs,
             )
             t = timing[variant]
             t[0], t[1], t[2] = t[0] + out.seconds, t[1] + out.windows, t[2] + HORIZON * samples
@@ -400,12 +408,17 @@ def run_model(
             video = frames_to_tensor(clip.frames).to(pipe.device)
             decoded = tensor_to_frames(pipe.tokenizer.decode(pipe.tokenizer.encode(video)))[0]
         recon.append({"episode": clip.index, "scores": score(decoded[k : k + HORIZON], clip, k)})
+        restored = restore_detail(
+            decoded[None, k : k + HORIZON], decoded[None, k - 1], clip.frames[None, k - 1], tolerance
+        )[0]
+        recon_restored.append({"episode": clip.index, "scores": score(restored, clip, k)})
     rows = []
     names = {
         "frames": label,
         "actions": f"{label} +actions",
         "shuffled": f"{label} +shuffled",
         "best": f"{label} best-of-{args.best_of}",
+        "raw": f"{label} as decoded",
     }
     for variant in variants:
         seconds, windows, frames = timing[variant]
@@ -424,6 +437,12 @@ def run_model(
             extra["samples"] = args.best_of
         rows.append(summarize(scenario, k, names[variant], "model", per_variant[variant], **extra))
     rows.append(summarize(scenario, k, f"{label} tokenizer", "reference", recon, model=label))
+    rows.append(
+        summarize(
+            scenario, k, f"{label} tokenizer+restore", "reference", recon_restored, model=label,
+            detail_restore=tolerance,
+        )
+    )  # fmt: skip
     return rows
 
 
@@ -751,6 +770,12 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--steps", type=int, default=None, help="sampler steps (default: the model's)")
     parser.add_argument("--guidance", type=float, default=None, help="CFG scale (default: the model's)")
+    parser.add_argument(
+        "--detail-restore",
+        type=float,
+        default=None,
+        help="detail restore tolerance, 0 = frames as decoded (default: the model's)",
+    )
     parser.add_argument("--seed", type=int, default=0, help="generation seed of episode 0 (i: seed + i)")
 
 

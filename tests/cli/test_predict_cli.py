@@ -154,6 +154,7 @@ def test_multiverse_writes_one_file_per_seed(model_dir: Path, clip: Path, tmp_pa
         (["--frames", "9", "--actions", "ACTIONS_SHORT"], "8 rows for 9 frames, got 3"),
         (["--frames", "9", "--actions", "ACTIONS_BAD"], "not a readable JSON file"),
         (["--frames", "9", "--model", "predict-mega"], "unknown world model 'predict-mega'"),
+        (["--frames", "9", "--detail-restore", "1.5"], r"detail_restore must be in \[0, 1\]"),
         (["--frames", "9", "--model", "predict-super"], "not shipped yet"),
     ],
 )
@@ -285,3 +286,14 @@ def test_guardrails_block_and_can_be_turned_off_explicitly(model_dir: Path, tmp_
     assert report["guardrail"] == "off" and not report["guardrails_enabled"] and report["signed"] == [True]
     generation = verify_file(out).manifest["generation"]
     assert generation["guardrails_enabled"] is False and generation["guardrail_results"] is None
+
+
+def test_detail_restore_flag_reaches_the_settings(model_dir: Path, clip: Path, tmp_path: Path) -> None:
+    reports = []
+    for value in ("0", "0.25"):
+        out = tmp_path / f"restore{value}.mp4"
+        args = ["--input", str(clip), "--frames", "9", "--out", str(out), "--model", str(model_dir)]
+        res = run("video2world", *args, "--steps", "2", "--detail-restore", value, "--json")
+        assert res.exit_code == 0, res.output
+        reports.append(json.loads(res.stdout))
+    assert [r["sampler"]["detail_restore"] for r in reports] == [0.0, 0.25]

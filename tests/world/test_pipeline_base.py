@@ -3,6 +3,7 @@ pipeline_folder): one implementation, so both families must behave alike through
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from world_helpers import moving_square  # noqa: E402
 from worldfm.errors import ConfigError, WorldfmError  # noqa: E402
 from worldfm.world.autoregressive.config import ARConfig  # noqa: E402
 from worldfm.world.autoregressive.pipeline import ARPipeline, ARVideo2WorldPipeline  # noqa: E402
+from worldfm.world.detail import DEFAULT_DETAIL_RESTORE, restore_detail  # noqa: E402
 from worldfm.world.diffusion.config import DiTConfig  # noqa: E402
 from worldfm.world.diffusion.pipeline import PredictPipeline, Video2WorldPipeline  # noqa: E402
 from worldfm.world.pipeline_base import WorldPipeline  # noqa: E402
@@ -112,3 +114,41 @@ def test_config_checks_are_shared(cls: type) -> None:
     cfg = cls(width=64, heads=4, sample_frames=3, sample_size=4)
     assert (cfg.head_dim, cfg.window_frames, cfg.resolution) == (16, 9, 32)
     assert cls.from_dict(cfg.to_dict()) == cfg and cfg.replace(depth=1).depth == 1
+
+
+def _decoded(pipe: WorldPipeline, video: np.ndarray) -> np.ndarray:
+    """The pipeline's tokenizer round trip of `video` (F, H, W, 3) uint8, as its sampling loop decodes."""
+    import torch
+
+    if isinstance(pipe, ARPipeline):
+        return pipe._decode(pipe._encode(video))[0]
+    return pipe._decode(pipe._encode(torch.from_numpy(video[None])))[0]
+
+
+@pytest.mark.parametrize("frames", [9, 17])  # one window; rolled windows (the AR decodes once)
+def test_detail_restore_adds_the_reference_frames_lost_detail(pipe: WorldPipeline, frames: int) -> None:
+    video = moving_square(5)
+    kw = dict(video=video, cond_frames=5, samples=2, seed=1)
+    raw = pipe.generate(frames, detail_restore=0, **kw)
+    restored = pipe.generate(frames, detail_restore=0.3, **kw)
+    assert raw.settings["detail_restore"] == 0.0 and restored.settings["detail_restore"] == 0.3
+    assert np.array_equal(raw.videos[:, :5], restored.videos[:, :5])
+    assert not np.array_equal(raw.videos[:, 5:], restored.videos[:, 5:])
+    # The first window's new frames: the raw ones plus the lost detail of conditioning frame 4.
+    first = 9 if isinstance(pipe, PredictPipeline) else frames
+    decoded_ref = np.broadcast_to(_decoded(pipe, video)[4], (2, *video.shape[1:]))
+    given_ref = np.broadcast_to(video[4], decoded_ref.shape)
+    expected = restore_detail(raw.videos[:, 5:first], decoded_ref, given_ref, 0.3)
+    assert np.array_equal(restored.videos[:, 5:first], expected)
+
+
+def test_detail_restore_setting_is_saved_and_checked(pipe: WorldPipeline, tmp_path: Path) -> None:
+    settings = getattr(pipe, pipe.SETTINGS_KEY)
+    assert settings.detail_restore == DEFAULT_DETAIL_RESTORE
+    with pytest.raises(ConfigError, match=r"detail_restore must be in \[0, 1\]"):
+        pipe.generate(9, video=moving_square(5), cond_frames=5, detail_restore=2.0)
+    setattr(pipe, pipe.SETTINGS_KEY, dataclasses.replace(settings, detail_restore=0.05))
+    loaded = type(pipe).from_pretrained(
+        pipe.save_pretrained(tmp_path / "p", dtype="float32"), guardrail="off"
+    )
+    assert getattr(loaded, pipe.SETTINGS_KEY).detail_restore == 0.05

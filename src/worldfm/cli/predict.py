@@ -46,6 +46,14 @@ Guidance = Annotated[
     float | None,
     typer.Option("--guidance", help="Classifier-free guidance scale (1 = none; default: the model's)."),
 ]
+DetailRestore = Annotated[
+    float | None,
+    typer.Option(
+        "--detail-restore",
+        help="Tolerance in [0, 1] for giving generated frames the detail of the last conditioning frame "
+        "back where they did not change (0 = frames as the tokenizer decodes them; default: the model's).",
+    ),
+]
 Model = Annotated[str, typer.Option("--model", help=MODEL_HELP)]
 NoGuardrails = Annotated[
     bool,
@@ -183,6 +191,7 @@ def text2world(
     seed: Seed = 0,
     steps: Steps = None,
     guidance: Guidance = None,
+    detail_restore: DetailRestore = None,
     model: Model = "predict-nano",
     no_guardrails: NoGuardrails = False,
     as_json: AsJson = False,
@@ -192,7 +201,7 @@ def text2world(
     pipe = _load(model, guardrails=not no_guardrails)
     n = frames if frames is not None else pipe.window_frames
     # `generate`, not the Text2World front door: an empty --prompt generates unconditioned.
-    sampling = dict(samples=samples, seed=seed, steps=steps, guidance=guidance)
+    sampling = dict(samples=samples, seed=seed, steps=steps, guidance=guidance, detail_restore=detail_restore)
     _run(
         "text2world",
         model,
@@ -228,6 +237,7 @@ def video2world(
     seed: Seed = 0,
     steps: Steps = None,
     guidance: Guidance = None,
+    detail_restore: DetailRestore = None,
     model: Model = "predict-nano",
     no_guardrails: NoGuardrails = False,
     as_json: AsJson = False,
@@ -243,7 +253,14 @@ def video2world(
     pipe = _load(model, guardrails=not no_guardrails)
     info = probe_video(input)
     video = read_video(input, 0, min(info.num_frames, cond_frames))  # only the frames it conditions on
-    sampling = dict(samples=samples, seed=seed, steps=steps, guidance=guidance, fps=info.fps or None)
+    sampling = dict(
+        samples=samples,
+        seed=seed,
+        steps=steps,
+        guidance=guidance,
+        detail_restore=detail_restore,
+        fps=info.fps or None,
+    )
     _run(
         "video2world",
         model,

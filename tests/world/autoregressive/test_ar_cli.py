@@ -61,7 +61,13 @@ def test_video2world_with_an_ar_folder(model_dir: Path, tmp_path: Path) -> None:
     report = json.loads(res.stdout)
     assert report["frames"] == 13 and report["cond_frames"] == 5 and report["seeds"] == [0, 1]
     assert report["guardrails_enabled"] and report["guardrail"] == "worldfm"
-    assert report["sampler"] == {"temperature": 1.0, "top_k": 0, "top_p": 1.0, "guidance": 2.0}
+    assert report["sampler"] == {
+        "temperature": 1.0,
+        "top_k": 0,
+        "top_p": 1.0,
+        "guidance": 2.0,
+        "detail_restore": 0.1,
+    }
     assert all(len(w) == 12 for w in report["watermarks"]) and report["signed"] == [True, True]
     written, given = read_video(report["outputs"][0]), read_video(clip)
     assert written.shape == (13, 32, 32, 3) and probe_video(report["outputs"][0]).fps == 12.0

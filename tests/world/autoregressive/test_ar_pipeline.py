@@ -34,7 +34,13 @@ def test_text2world_shapes_and_determinism(pipe: ARPipeline) -> None:
     out = pipe.generate(9, prompt="a ball rolls", samples=2, seed=3)
     assert out.videos.shape == (2, 9, 16, 16, 3) and out.videos.dtype == np.uint8
     assert out.seeds == [3, 4] and out.windows == 1 and out.cond_frames == 0 and out.guardrail == "off"
-    assert out.settings == {"temperature": 1.0, "top_k": 0, "top_p": 1.0, "guidance": 2.0}
+    assert out.settings == {
+        "temperature": 1.0,
+        "top_k": 0,
+        "top_p": 1.0,
+        "guidance": 2.0,
+        "detail_restore": 0.1,
+    }
     again = pipe.generate(9, prompt="a ball rolls", samples=2, seed=3)
     assert np.array_equal(out.videos, again.videos)
     assert not np.array_equal(out.videos[0], out.videos[1])

