@@ -11,7 +11,7 @@ A recipe file has these sections (unknown keys anywhere are a ConfigError naming
     conditioning: {text_drop: 0.1, action_drop: 0.1, start_weight: 0.5}
     cache:        {tokens: true}
     train:        TrainerConfig fields (max_steps, max_minutes, batch_size, lr, ...)
-    export:       {dtype: bfloat16, temperature: 1.0, top_k: 0, top_p: 1.0, guidance: 1.0, fps: 10.0,
+    export:       {dtype: bfloat16, temperature: 1.0, top_k: 0, top_p: 1.0, guidance: 1.0, detail_restore: 0.1, fps: 10.0,
                    roll_frames: null}
 
 Windows. A clip of `clip_length` video frames is `1 + (clip_length - 1) / tf` latent frames; the
@@ -78,6 +78,7 @@ from worldfm.train.recipes.run import (
     training_line,
 )
 from worldfm.train.trainer import Trainer, TrainerConfig, TrainResult
+from worldfm.world.detail import DEFAULT_DETAIL_RESTORE
 
 __all__ = [
     "CACHE_FILE",
@@ -189,6 +190,7 @@ class ARExportSpec:
     top_k: int = 0
     top_p: float = 1.0
     guidance: float = 1.0
+    detail_restore: float = DEFAULT_DETAIL_RESTORE
     fps: float = 10.0
     roll_frames: int | None = None
 
@@ -199,7 +201,7 @@ class ARExportSpec:
         """The default `ARSamplingConfig` stored with the exported pipeline."""
         from worldfm.world.autoregressive.sampling import ARSamplingConfig
 
-        return ARSamplingConfig(self.temperature, self.top_k, self.top_p, self.guidance)
+        return ARSamplingConfig(self.temperature, self.top_k, self.top_p, self.guidance, self.detail_restore)
 
 
 @dataclass(frozen=True)
@@ -385,7 +387,7 @@ def _model_card(recipe: ARRecipe, config: Any, result: TrainResult, record: dict
         + init_line(recipe.model.init_from)
         + training_line(recipe, result, record, "windows")
         + f"- Held-out cross-entropy (EMA): {scores_text(record.get('val'))}.\n"
-        f"- Default sampling: temperature {e.temperature}, top-k {e.top_k}, top-p {e.top_p}, guidance {e.guidance}.\n"
+        f"- Default sampling: temperature {e.temperature}, top-k {e.top_k}, top-p {e.top_p}, guidance {e.guidance}, detail restore {e.detail_restore}.\n"
         + GUARDRAILS_NOTE
         + RECORD_NOTE
     )
