@@ -14,7 +14,9 @@ latent frames one by one with a KV cache, and the DV decoder turns all latent fr
 once. Windows hold at most `sample_frames` latent frames (17 video frames for nano); longer videos
 roll the window at the token level: the next window starts from the last `roll_frames` latent
 frames' tokens (see `worldfm.world.autoregressive.sampling`). The output always keeps the given
-conditioning frames as they were given (copied, not decoded).
+conditioning frames as they were given (copied, not decoded), and the new frames get the detail
+restore (`worldfm.world.detail`, tolerance `detail_restore`): where they did not change from the
+decoded last conditioning frame, its pixels as given come back.
 
 `frames` counts the conditioning frames, as in Cosmos. Actions: `(frames - 1, A)` float, row i the
 action between output frames i and i + 1; a narrower A than the model's is zero-padded per row, a

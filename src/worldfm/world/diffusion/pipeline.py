@@ -11,7 +11,10 @@ Generation works in windows of at most `sample_frames` latent frames (17 video f
 Longer videos roll the window: the next window is conditioned on the last `roll_frames` video
 frames generated so far, re-encoded by the causal tokenizer (so its first latent frame is a
 single-image latent, as in training), and contributes the frames after them. The output always
-keeps the given conditioning frames as they were given (they are copied, not decoded).
+keeps the given conditioning frames as they were given (they are copied, not decoded). Each
+window's new frames get the detail restore (`worldfm.world.detail`, tolerance `detail_restore`):
+where they did not change from the decoder's version of the window's last conditioning frame, that
+frame's pixels as given come back.
 
 `frames` counts the conditioning frames, as Cosmos does: Video2World with `frames=33,
 cond_frames=9` returns 33 frames, 24 of them new. Conditioning frame counts must be `1 + m *
