@@ -68,3 +68,13 @@ def test_bad_shapes_and_dtypes() -> None:
         restore_detail(generated, ref, ref[:, :4], 0.1)
     with pytest.raises(ConfigError, match="given_ref must be uint8, got float32"):
         restore_detail(generated, ref, ref.astype(np.float32), 0.1)
+
+
+def test_chunking_does_not_change_the_result() -> None:
+    generated, ref, given = frames(7, (2, 9, 8, 8, 3)), frames(8, (2, 8, 8, 3)), frames(9, (2, 8, 8, 3))
+    generated[:, ::2] = ref[:, None]  # some frames unchanged, some not
+    whole = restore_detail(generated, ref, given, 0.2, chunk_frames=64)
+    for chunk in (1, 2, 4):
+        assert np.array_equal(restore_detail(generated, ref, given, 0.2, chunk_frames=chunk), whole)
+    with pytest.raises(ConfigError, match="chunk_frames must be an integer >= 1, got 0"):
+        restore_detail(generated, ref, given, 0.2, chunk_frames=0)

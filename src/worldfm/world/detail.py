@@ -37,7 +37,11 @@ def check_detail_restore(value: object) -> float:
 
 
 def restore_detail(
-    generated: np.ndarray, decoded_ref: np.ndarray, given_ref: np.ndarray, tolerance: float
+    generated: np.ndarray,
+    decoded_ref: np.ndarray,
+    given_ref: np.ndarray,
+    tolerance: float,
+    chunk_frames: int = 32,
 ) -> np.ndarray:
     """Generated frames with the reference frame's lost detail added back where they did not change.
 
@@ -45,6 +49,8 @@ def restore_detail(
     decoded_ref: `(K, H, W, 3)` uint8, the decoder's version of the reference (last conditioning) frame.
     given_ref: `(K, H, W, 3)` uint8, the reference frame as given.
     tolerance: change (in [0, 1] pixel units) at which the correction has fallen to 1/e; 0 = off.
+    chunk_frames: frames processed at a time, so long videos need bounded float memory (frames are
+        independent: the result does not depend on it).
     Returns `(K, F, H, W, 3)` uint8 (`generated` itself when tolerance is 0).
     """
     tolerance = check_detail_restore(tolerance)
@@ -57,14 +63,19 @@ def restore_detail(
     for name, array in (("generated", generated), ("decoded_ref", decoded_ref), ("given_ref", given_ref)):
         if array.dtype != np.uint8:
             raise ConfigError(f"{name} must be uint8, got {array.dtype}")
+    if isinstance(chunk_frames, bool) or not isinstance(chunk_frames, int) or chunk_frames < 1:
+        raise ConfigError(f"chunk_frames must be an integer >= 1, got {chunk_frames!r}")
     if tolerance == 0 or generated.shape[1] == 0:
         return generated
     # torch.tensor copies: inputs may be read-only views (a broadcast reference frame)
-    frames = torch.tensor(generated, dtype=torch.float32)
-    decoded = torch.tensor(decoded_ref, dtype=torch.float32)[:, None]
-    change = (frames - decoded).abs().amax(dim=-1) / 255.0  # (K, F, H, W)
-    k, f, h, w = change.shape
-    change = F.avg_pool2d(change.reshape(k * f, 1, h, w), 3, stride=1, padding=1, count_include_pad=False)
-    weight = torch.exp(-((change.reshape(k, f, h, w, 1) / tolerance) ** 2))
+    decoded = torch.tensor(decoded_ref, dtype=torch.float32)[:, None]  # (K, 1, H, W, 3)
     lost = torch.tensor(given_ref, dtype=torch.float32)[:, None] - decoded
-    return (frames + weight * lost).round().clamp(0, 255).to(torch.uint8).numpy()
+    out = np.empty_like(generated)
+    for lo in range(0, generated.shape[1], chunk_frames):
+        frames = torch.tensor(generated[:, lo : lo + chunk_frames], dtype=torch.float32)
+        change = (frames - decoded).abs().amax(dim=-1) / 255.0  # (K, f, H, W)
+        k, f, h, w = change.shape
+        change = F.avg_pool2d(change.reshape(k * f, 1, h, w), 3, stride=1, padding=1, count_include_pad=False)
+        weight = torch.exp(-((change.reshape(k, f, h, w, 1) / tolerance) ** 2))
+        out[:, lo : lo + f] = (frames + weight * lost).round().clamp(0, 255).to(torch.uint8).numpy()
+    return out
