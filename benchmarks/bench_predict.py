@@ -367,7 +367,7 @@ def run_model(
     per_variant: dict[str, list[dict[str, Any]]] = defaultdict(list)
     timing: dict[str, list[float]] = defaultdict(lambda: [0.0, 0, 0])  # seconds, windows, new frames
     shuffle_kind: set[str] = set()
-    settings: dict[str, Any] = {}
+    settings: dict[str, dict[str, Any]] = {}  # per variant: the "raw" rows sample with the restore off
     recon, recon_restored = [], []
     tolerance = pipe.settings(detail_restore=args.detail_restore).detail_restore
     for clip in clips:
@@ -403,7 +403,7 @@ def run_model(
             if variant == "best":
                 record["sample"] = best
             per_variant[variant].append(record)
-            settings = out.settings
+            settings[variant] = out.settings
         with torch.no_grad():
             video = frames_to_tensor(clip.frames).to(pipe.device)
             decoded = tensor_to_frames(pipe.tokenizer.decode(pipe.tokenizer.encode(video)))[0]
@@ -425,7 +425,7 @@ def run_model(
         extra: dict[str, Any] = {
             "model": label,
             "variant": variant,
-            "sampler": settings,
+            "sampler": settings[variant],
             "prompt": args.prompt,
             "windows": windows,
             "seconds_per_window": seconds / windows,
