@@ -64,6 +64,10 @@ def test_episode_driving_dash_view(tmp_path: Path) -> None:
     ("args", "message"),
     [
         (["--scenario", "objects", "--actions", "ACTS"], "the objects scenario has no actions"),
+        (
+            ["--scenario", "objects", "--actions-out", "AOUT"],
+            "--actions-out: the objects scenario has no actions",
+        ),
         (["--scenario", "robot", "--actions", "ACTS"], r"actions must have shape \(3, 4\)"),
         (["--scenario", "driving", "--actions", "MISSING"], "file does not exist"),
         (["--scenario", "galaxy"], "unknown scenario"),
@@ -73,7 +77,11 @@ def test_episode_driving_dash_view(tmp_path: Path) -> None:
 )
 def test_episode_bad_input_fails_cleanly(tmp_path: Path, args: list[str], message: str) -> None:
     (tmp_path / "acts.json").write_text(json.dumps([[0.0, 0.0]] * 3))
-    paths = {"ACTS": str(tmp_path / "acts.json"), "MISSING": str(tmp_path / "nope.json")}
+    paths = {
+        "ACTS": str(tmp_path / "acts.json"),
+        "MISSING": str(tmp_path / "nope.json"),
+        "AOUT": str(tmp_path / "actions_out.json"),
+    }
     args = [paths.get(a, a) for a in args]
     out = tmp_path / "out.mp4"
     result = runner.invoke(
@@ -81,4 +89,4 @@ def test_episode_bad_input_fails_cleanly(tmp_path: Path, args: list[str], messag
     )
     assert result.exit_code == 1
     assert "error:" in result.output and re.search(message, " ".join(result.output.split()))
-    assert not out.exists()
+    assert not out.exists() and not (tmp_path / "actions_out.json").exists()

@@ -113,21 +113,20 @@ def episode(
 
     check_episode_args(frames, size)
     episode_seed_value = seed if index is None else episode_seed(seed, index)
-    given = None
-    if actions is not None:
-        if not takes_actions(scenario):
-            raise ConfigError(
-                f"--actions: the {scenario} scenario has no actions (only its seed sets an episode)"
-            )
-        given = read_actions_file(actions)
+    has_actions = takes_actions(scenario)  # checked before simulating: a flag it cannot honour fails fast
+    if actions is not None and not has_actions:
+        raise ConfigError(
+            f"--actions: the {scenario} scenario has no actions (only its seed sets an episode)"
+        )
+    if actions_out is not None and not has_actions:
+        raise ConfigError(f"--actions-out: the {scenario} scenario has no actions")
+    given = None if actions is None else read_actions_file(actions)
     start = time.perf_counter()
     options = {k: v for k, v in (("view", view), ("manoeuvre", manoeuvre)) if v is not None}
     ep = generate_episode(
         scenario, episode_seed_value, num_frames=frames, size=size, actions=given, **options
     )
     if actions_out is not None:
-        if ep.actions is None:
-            raise ConfigError(f"--actions-out: the {scenario} scenario has no actions")
         record = {
             "scenario": scenario,
             "seed": episode_seed_value,
