@@ -21,8 +21,11 @@ Rows, for each scenario and each k (1, 9):
   model window covers k = 1 in one window; k = 9 rolls a second window. Variants:
   `<model>`: frames only, with the pipeline's detail restore (`worldfm.world.detail`: where a
   generated pixel did not change from the decoded last conditioning frame, that frame's true detail
-  is added back; `--detail-restore T` overrides the model's tolerance); `<model> as decoded`: the
-  same call with the restore off (the frames as the tokenizer decodes them); in robot and driving also `<model> +actions`: the episode's true actions
+  is added back; `--detail-restore T` overrides the model's tolerance), done by the pipeline's
+  learned refiner where it has one (`worldfm.world.refiner`; `--no-detail-refine` turns it off);
+  `<model> as decoded`: the same call with the restore off (the frames as the tokenizer decodes
+  them); `<model> restore only` (pipelines with a refiner): the same call with the hand-made restore
+  instead of the refiner; in robot and driving also `<model> +actions`: the episode's true actions
   (rows 0 .. k + 14, zero-padded to the model's width as in training), and `<model> +shuffled`: the
   control, the same model and noise given the actions of another held-out episode of the same
   scenario (episode i gets episode i + 1's, cyclically; with one episode, its own rows permuted in
@@ -40,6 +43,7 @@ Rows, for each scenario and each k (1, 9):
 - references, not predictors: `<model> tokenizer`: the true future frames through the model's
   tokenizer (encode + decode of frames 0..24), the best a model working in its latents could do
   as decoded; `<model> tokenizer+restore`: the same with the pipeline's detail restore applied;
+  `<model> tokenizer+refine` (pipelines with a refiner): the same through the refiner;
   `ground truth`: the true frames through the colour segmenter, the IoU ceiling of the measure.
 
 Metrics, per horizon h (and the mean over h = 1..16), as `worldfm.video.metrics` computes them:
@@ -119,6 +123,7 @@ from worldfm.video.metrics import mask_iou, psnr, ssim
 from worldfm.video.transforms import frames_to_tensor, tensor_to_frames
 from worldfm.world.detail import restore_detail
 from worldfm.world.diffusion.samplers import network_calls
+from worldfm.world.refiner import refine_detail
 
 DEFAULT_MODELS = ("predict-nano", "ar-nano")
 HELD_OUT_SEED = 9999  # training datasets use base seeds 1, 2, 3
@@ -312,8 +317,19 @@ def is_ar(pipe: Any) -> bool:
 
 def generate_kwargs(pipe: Any, args: argparse.Namespace) -> dict[str, Any]:
     """Sampler overrides for `pipe.generate`: `--steps` belongs to the diffusion sampler only."""
-    common = {"guidance": args.guidance, "detail_restore": args.detail_restore}
+    common = {
+        "guidance": args.guidance,
+        "detail_restore": args.detail_restore,
+        "detail_refine": args.detail_refine,
+    }
     return common if is_ar(pipe) else {"steps": args.steps, **common}
+
+
+def refiner_record(pipe: Any) -> dict[str, Any] | None:
+    """The pipeline's detail refiner (name, parameters, config), None without one."""
+    if pipe.refiner is None:
+        return None
+    return {"parameters": pipe.refiner.num_parameters(), **pipe.refiner.config.to_dict()}
 
 
 def model_record(label: str, spec: str, pipe: Any) -> dict[str, Any]:
@@ -328,6 +344,7 @@ def model_record(label: str, spec: str, pipe: Any) -> dict[str, Any]:
             "sampling": pipe.sampling.to_dict(),
             "window_frames": pipe.window_frames,
             "roll_frames": pipe.roll_frames,
+            "refiner": refiner_record(pipe),
         }
     return {
         "label": label,
@@ -338,6 +355,7 @@ def model_record(label: str, spec: str, pipe: Any) -> dict[str, Any]:
         "sampler": pipe.sampler.to_dict(),
         "window_frames": pipe.window_frames,
         "roll_frames": pipe.roll_frames,
+        "refiner": refiner_record(pipe),
     }
 
 
@@ -356,7 +374,10 @@ def run_model(
             {"model": label, "reason": f"k={k}: the model's window is {pipe.window_frames} frames"}
         )
         return []
-    variants = ["frames", "raw"] + (["best"] if args.best_of > 1 else [])
+    has_refiner = pipe.refiner is not None and args.detail_refine is not False
+    variants = (
+        ["frames", "raw"] + (["restore"] if has_refiner else []) + (["best"] if args.best_of > 1 else [])
+    )
     if clips[0].actions is not None:
         if pipe.transformer.config.action_dim:
             variants += ["actions", "shuffled"]
@@ -368,7 +389,7 @@ def run_model(
     timing: dict[str, list[float]] = defaultdict(lambda: [0.0, 0, 0])  # seconds, windows, new frames
     shuffle_kind: set[str] = set()
     settings: dict[str, dict[str, Any]] = {}  # per variant: the "raw" rows sample with the restore off
-    recon, recon_restored = [], []
+    recon, recon_restored, recon_refined = [], [], []
     tolerance = pipe.settings(detail_restore=args.detail_restore).detail_restore
     for clip in clips:
         prompt = clip.caption if args.prompt == "caption" else None
@@ -384,6 +405,8 @@ def run_model(
             kwargs = generate_kwargs(pipe, args)
             if variant == "raw":
                 kwargs["detail_restore"] = 0.0
+            elif variant == "restore":
+                kwargs["detail_refine"] = False
             out = pipe.generate(
                 k + HORIZON,
                 video=clip.frames[:k],
@@ -412,6 +435,12 @@ def run_model(
             decoded[None, k : k + HORIZON], decoded[None, k - 1], clip.frames[None, k - 1], tolerance
         )[0]
         recon_restored.append({"episode": clip.index, "scores": score(restored, clip, k)})
+        if has_refiner:
+            refined = refine_detail(
+                pipe.refiner, decoded[None, k : k + HORIZON], decoded[None, k - 1], clip.frames[None, k - 1],
+                tolerance,
+            )[0]  # fmt: skip
+            recon_refined.append({"episode": clip.index, "scores": score(refined, clip, k)})
     rows = []
     names = {
         "frames": label,
@@ -419,6 +448,7 @@ def run_model(
         "shuffled": f"{label} +shuffled",
         "best": f"{label} best-of-{args.best_of}",
         "raw": f"{label} as decoded",
+        "restore": f"{label} restore only",
     }
     for variant in variants:
         seconds, windows, frames = timing[variant]
@@ -443,6 +473,13 @@ def run_model(
             detail_restore=tolerance,
         )
     )  # fmt: skip
+    if has_refiner:
+        rows.append(
+            summarize(
+                scenario, k, f"{label} tokenizer+refine", "reference", recon_refined, model=label,
+                detail_restore=tolerance, refiner=pipe.refiner.config.name,
+            )
+        )  # fmt: skip
     return rows
 
 
@@ -775,6 +812,13 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
         type=float,
         default=None,
         help="detail restore tolerance, 0 = frames as decoded (default: the model's)",
+    )
+    parser.add_argument(
+        "--detail-refine",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="use the model's learned detail refiner where it has one (default: the model's setting; "
+        "--no-detail-refine: the hand-made restore, and no 'restore only' rows)",
     )
     parser.add_argument("--seed", type=int, default=0, help="generation seed of episode 0 (i: seed + i)")
 

@@ -297,3 +297,35 @@ def test_detail_restore_flag_reaches_the_settings(model_dir: Path, clip: Path, t
         assert res.exit_code == 0, res.output
         reports.append(json.loads(res.stdout))
     assert [r["sampler"]["detail_restore"] for r in reports] == [0.0, 0.25]
+
+
+def test_detail_refine_flag_reaches_the_settings(model_dir: Path, clip: Path, tmp_path: Path) -> None:
+    flags = {"--detail-refine": True, "--no-detail-refine": False}
+    for flag, expected in flags.items():
+        out = tmp_path / f"{flag}.mp4"
+        args = ["--input", str(clip), "--frames", "9", "--out", str(out), "--model", str(model_dir)]
+        res = run("video2world", *args, "--steps", "2", flag, "--json")
+        assert res.exit_code == 0, res.output
+        assert json.loads(res.stdout)["sampler"]["detail_refine"] is expected
+
+
+def test_attach_refiner_command(model_dir: Path, tmp_path: Path) -> None:
+    import shutil
+
+    from worldfm.tokenizers import VideoTokenizer
+    from worldfm.world.refiner import DetailRefiner, RefinerConfig, decoder_digest
+
+    pipe = Path(shutil.copytree(model_dir, tmp_path / "pipe"))
+    tok = VideoTokenizer.from_pretrained(pipe / "tokenizer")
+    config = RefinerConfig(name="r", channels=4, tokenizer="tiny-cv", decoder_digest=decoder_digest(tok))
+    source = DetailRefiner(config).save_pretrained(tmp_path / "r")
+    res = run("attach-refiner", str(pipe), "--refiner", str(source), "--json")
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.stdout)["decoder_digest"] == config.decoder_digest and (pipe / "refiner").is_dir()
+    foreign = DetailRefiner(config.replace(decoder_digest="0" * 16)).save_pretrained(tmp_path / "f")
+    res = runner.invoke(app, ["predict", "attach-refiner", str(pipe), "--refiner", str(foreign)])
+    assert res.exit_code == 1 and "was trained behind decoder" in res.output
+    res = runner.invoke(app, ["predict", "attach-refiner", str(pipe)])
+    assert res.exit_code == 1 and "either --refiner FOLDER" in res.output
+    res = run("attach-refiner", str(pipe), "--remove")
+    assert res.exit_code == 0 and "removed refiner r" in res.output and not (pipe / "refiner").exists()

@@ -148,3 +148,36 @@ def test_ddp_two_processes_under_torchrun(tmp_path: Path) -> None:
     assert start["world_size"] == 2
     record = json.loads((out / "export" / "training_record.json").read_text())
     assert record["world_size"] == 2 and record["steps"] == 2
+
+
+def test_train_refiner_end_to_end(tmp_path: Path) -> None:
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "world" / "diffusion"))
+    from predict_helpers import tiny_pipeline
+
+    pipe = tiny_pipeline(None).save_pretrained(tmp_path / "pipe", dtype="float32")
+    recipe = {
+        "model": {"name": "tiny-refiner", "channels": 4, "dilations": [1]},
+        "tokenizer": {"source": str(pipe)},
+        "data": {
+            "root": str(tmp_path / "data"),
+            "datasets": [{"scenario": "objects", "episodes": 2, "frames": 9, "size": 32, "seed": 1}],
+            "clip_length": 9,
+            "val_episodes": 1,
+            "workers": 1,
+        },
+        "loss": {"targets_per_clip": 2, "horizon": 4},
+        "train": {"max_steps": 2, "batch_size": 1, "warmup_steps": 1, "ckpt_every_minutes": 0},
+    }
+    config = tmp_path / "refiner.yaml"
+    config.write_text(yaml.safe_dump(recipe))
+    out = tmp_path / "run"
+    result = runner.invoke(app, ["train", "refiner", "--config", str(config), "--out", str(out), "--json"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout[result.stdout.index("{") :])
+    assert (
+        summary["steps"] == 2 and "gain_db" in summary["val"] and (out / "export" / "config.json").is_file()
+    )
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump({**recipe, "loss": {"horizon": 0}}))
+    result = runner.invoke(app, ["train", "refiner", "--config", str(bad)])
+    assert result.exit_code == 1 and "loss.horizon must be an integer >= 1" in result.output

@@ -54,6 +54,14 @@ DetailRestore = Annotated[
         "back where they did not change (0 = frames as the tokenizer decodes them; default: the model's).",
     ),
 ]
+DetailRefine = Annotated[
+    bool | None,
+    typer.Option(
+        "--detail-refine/--no-detail-refine",
+        help="Use the model's learned detail refiner, where it ships one, for the detail restore "
+        "(--no-detail-refine: the hand-made restore; default: the model's setting).",
+    ),
+]
 Model = Annotated[str, typer.Option("--model", help=MODEL_HELP)]
 NoGuardrails = Annotated[
     bool,
@@ -192,6 +200,7 @@ def text2world(
     steps: Steps = None,
     guidance: Guidance = None,
     detail_restore: DetailRestore = None,
+    detail_refine: DetailRefine = None,
     model: Model = "predict-nano",
     no_guardrails: NoGuardrails = False,
     as_json: AsJson = False,
@@ -201,7 +210,14 @@ def text2world(
     pipe = _load(model, guardrails=not no_guardrails)
     n = frames if frames is not None else pipe.window_frames
     # `generate`, not the Text2World front door: an empty --prompt generates unconditioned.
-    sampling = dict(samples=samples, seed=seed, steps=steps, guidance=guidance, detail_restore=detail_restore)
+    sampling = dict(
+        samples=samples,
+        seed=seed,
+        steps=steps,
+        guidance=guidance,
+        detail_restore=detail_restore,
+        detail_refine=detail_refine,
+    )
     _run(
         "text2world",
         model,
@@ -238,6 +254,7 @@ def video2world(
     steps: Steps = None,
     guidance: Guidance = None,
     detail_restore: DetailRestore = None,
+    detail_refine: DetailRefine = None,
     model: Model = "predict-nano",
     no_guardrails: NoGuardrails = False,
     as_json: AsJson = False,
@@ -259,6 +276,7 @@ def video2world(
         steps=steps,
         guidance=guidance,
         detail_restore=detail_restore,
+        detail_refine=detail_refine,
         fps=info.fps or None,
     )
     _run(
@@ -270,3 +288,43 @@ def video2world(
         as_json,
         lambda p: pipe.video2world(video, frames, cond_frames, prompt, acts, progress=p, **sampling),
     )
+
+
+@app.command("attach-refiner")
+@handle_errors
+def attach_refiner(
+    pipeline: Annotated[
+        Path, typer.Argument(help="World model pipeline folder (e.g. runs/predict-nano/export).")
+    ],
+    refiner: Annotated[
+        Path | None,
+        typer.Option("--refiner", help="Refiner folder to attach (worldfm train refiner's OUT/export)."),
+    ] = None,
+    remove: Annotated[
+        bool,
+        typer.Option("--remove", help="Take the pipeline's refiner out (back to the hand-made restore)."),
+    ] = False,
+    as_json: AsJson = False,
+) -> None:
+    """Give a world model pipeline a learned detail refiner, or take it out with --remove.
+
+    Refused (exit 1, the pipeline untouched) unless the refiner was trained behind the pipeline's own
+    tokenizer decoder.
+    """
+    from worldfm.errors import ConfigError
+    from worldfm.world.attach_refiner import attach_refiner as attach
+    from worldfm.world.attach_refiner import detach_refiner as detach
+
+    if (refiner is None) == (not remove):
+        raise ConfigError("give either --refiner FOLDER (attach) or --remove (detach), not both or neither")
+    report = detach(pipeline) if remove else attach(pipeline, refiner)
+    if as_json:
+        print_json(report)
+    elif remove:
+        console.print(f"removed refiner {report['name']} from {pipeline}", highlight=False)
+    else:
+        console.print(
+            f"attached refiner {report['name']} ({report['parameters']:,} parameters, behind tokenizer "
+            f"{report['tokenizer']} decoder {report['decoder_digest']}) to {pipeline}",
+            highlight=False,
+        )

@@ -122,6 +122,31 @@ def ar(
          max_steps=max_steps, max_minutes=max_minutes, fit_minutes=fit_minutes, threads=threads)  # fmt: skip
 
 
+@app.command()
+@handle_errors
+def refiner(
+    config: Path = typer.Option(
+        ..., "--config", help="Recipe YAML, e.g. configs/refiner/refiner-predict-nano.yaml."
+    ),
+    out: Path | None = typer.Option(
+        None, "--out", help="Run folder (checkpoints, log.jsonl, export/); default runs/<recipe name>."
+    ),
+    resume: Resume = True,
+    max_steps: MaxSteps = None,
+    max_minutes: MaxMinutes = None,
+    fit_minutes: FitMinutes = None,
+    device: Device = None,
+    threads: Threads = None,
+    as_json: AsJson = False,
+) -> None:
+    """Train a detail refiner behind a world model's tokenizer and export it to OUT/export (also under
+    torchrun); `worldfm predict attach-refiner PIPELINE --refiner OUT/export` puts it to use."""
+    from worldfm.train.recipes.refiner import load_refiner_recipe, run_refiner_recipe
+
+    _run(load_refiner_recipe, run_refiner_recipe, config, out, resume, device, as_json,
+         max_steps=max_steps, max_minutes=max_minutes, fit_minutes=fit_minutes, threads=threads)  # fmt: skip
+
+
 @app.command("guard-text")
 @handle_errors
 def guard_text(

@@ -24,10 +24,12 @@ import torch
 
 from worldfm.errors import ConfigError, GuardrailBlocked, WorldfmError
 from worldfm.tokenizers.pretrained import atomic_file
+from worldfm.world.detail import restore_detail
 from worldfm.world.diffusion.conditioning import latent_frames_for
 from worldfm.world.diffusion.samplers import sample_seeds
 from worldfm.world.outputs import post_guard, watermark_videos
 from worldfm.world.pipeline_folder import MODEL_INDEX, read_pipeline_index, read_settings
+from worldfm.world.refiner import REFINER_DIR, check_refiner_fits, refine_detail
 
 FORMAT_VERSION = 1
 Progress = Callable[[int, int], None]
@@ -168,10 +170,12 @@ class WorldPipeline(ABC):
         roll_frames: int | None,
         guardrail: Guardrail | str,
         watermark: bool,
+        refiner: Any = None,
     ) -> None:
         self.transformer = transformer.eval()
         self.tokenizer = tokenizer.eval()
         self.text_encoder = text_encoder
+        self.refiner = refiner.eval() if refiner is not None else None
         self.guardrail: Guardrail | None = resolve_guardrail(guardrail)
         self.watermark = bool(watermark)
         if not fps > 0:
@@ -184,6 +188,8 @@ class WorldPipeline(ABC):
                 f"text encoder width {text_encoder.dim} differs from the transformer's text_dim {config.text_dim}"
             )
         self.roll_frames = self._check_roll_frames(roll_frames)
+        if refiner is not None:
+            check_refiner_fits(refiner, tokenizer)
 
     # ----- family hooks -----
     @abstractmethod
@@ -234,7 +240,20 @@ class WorldPipeline(ABC):
         self.tokenizer.to(device)
         if self.text_encoder is not None:
             self.text_encoder.to(device)
+        if self.refiner is not None:
+            self.refiner.to(device)
         return self
+
+    # ----- detail -----
+    def _restore(
+        self, generated: np.ndarray, decoded_ref: np.ndarray, given_ref: np.ndarray, settings: Any
+    ) -> np.ndarray:
+        """Generated frames `(K, F, H, W, 3)` uint8 with the reference frame's detail: the learned
+        refiner (`worldfm.world.refiner`) when the pipeline has one and `settings.detail_refine` is on,
+        else the hand-made restore; `settings.detail_restore` 0 returns them as decoded either way."""
+        if self.refiner is not None and settings.detail_refine:
+            return refine_detail(self.refiner, generated, decoded_ref, given_ref, settings.detail_restore)
+        return restore_detail(generated, decoded_ref, given_ref, settings.detail_restore)
 
     # ----- input checks -----
     def _check_int(self, name: str, value: Any, low: int) -> int:
@@ -497,6 +516,8 @@ class WorldPipeline(ABC):
         self.tokenizer.save_pretrained(folder / "tokenizer", dtype=dtype)
         if self.text_encoder is not None:
             self.text_encoder.save_pretrained(folder / "text_encoder")
+        if self.refiner is not None:
+            self.refiner.save_pretrained(folder / REFINER_DIR, dtype="float32")
         key, settings_name = self.SETTINGS_KEY, self.SETTINGS_CLASS.__name__
         (folder / key).mkdir(exist_ok=True)
         with atomic_file(folder / key / "config.json") as tmp:
@@ -508,6 +529,7 @@ class WorldPipeline(ABC):
             "transformer": ["worldfm", self.TRANSFORMER_CLASS],
             "tokenizer": ["worldfm", "VideoTokenizer"],
             "text_encoder": ["worldfm", "TextEncoder"] if self.text_encoder is not None else None,
+            REFINER_DIR: ["worldfm", "DetailRefiner"] if self.refiner is not None else None,
             key: ["worldfm", settings_name],
             "fps": self.fps,
             "roll_frames": self.roll_frames,
@@ -528,6 +550,7 @@ class WorldPipeline(ABC):
         `watermark` as in the constructor (on by default)."""
         from worldfm.text.encoder import TextEncoder
         from worldfm.tokenizers import VideoTokenizer
+        from worldfm.world.refiner import DetailRefiner
 
         folder = cls._resolve(name_or_path)
         index = read_pipeline_index(folder, cls.PIPELINE_CLASSES, FORMAT_VERSION, cls.OTHER_FAMILY_HINT)
@@ -546,5 +569,6 @@ class WorldPipeline(ABC):
             roll_frames=index.get("roll_frames"),
             guardrail=guardrail,
             watermark=watermark,
+            refiner=DetailRefiner.from_pretrained(folder / REFINER_DIR) if index.get(REFINER_DIR) else None,
         )
         return pipe.to(device)

@@ -20,6 +20,7 @@ from typing import Any
 
 from worldfm.errors import WorldfmError
 from worldfm.world.pipeline_folder import MODEL_INDEX
+from worldfm.world.refiner import REFINER_DIR, DetailRefiner, check_refiner_fits
 
 COMPONENT = "tokenizer"
 RECORD_FILE = "training_record.json"  # (as worldfm.train.recipes.run writes it; not imported: world does not depend on train)
@@ -53,7 +54,7 @@ def _decoder_parameters(model: Any) -> int:
     return sum(p.numel() for name, p in model.named_parameters() if name.startswith("decoder."))
 
 
-def _replace_folder(target: Path, fill: Any) -> None:
+def replace_folder(target: Path, fill: Any) -> None:
     """Build the new folder beside `target` with `fill(path)`, then swap it in with renames (the old
     folder is only removed once the new one is in place; on any error the old one stays)."""
     tag = secrets.token_hex(4)
@@ -116,10 +117,12 @@ def swap_decoder(pipeline: str | os.PathLike[str], tokenizer: str | os.PathLike[
     )
     final = VideoTokenizer(config)
     final.load_state_dict(candidate.state_dict())
+    if (folder / REFINER_DIR).is_dir():  # a refiner only fits the decoder it was trained behind
+        check_refiner_fits(DetailRefiner.from_pretrained(folder / REFINER_DIR), final)
     dtype = read_model_config(component, CLASS_NAME, FORMAT_VERSION, "a tokenizer")[1].get(
         "_dtype", "bfloat16"
     )
-    _replace_folder(component, lambda path: final.save_pretrained(path, dtype=dtype))
+    replace_folder(component, lambda path: final.save_pretrained(path, dtype=dtype))
     entry = {
         "source": source,
         "decoder_depth": config.blocks_per_decoder_level,

@@ -40,6 +40,7 @@ def test_text2world_shapes_and_determinism(pipe: ARPipeline) -> None:
         "top_p": 1.0,
         "guidance": 2.0,
         "detail_restore": 0.1,
+        "detail_refine": True,
     }
     again = pipe.generate(9, prompt="a ball rolls", samples=2, seed=3)
     assert np.array_equal(out.videos, again.videos)

@@ -51,7 +51,6 @@ from worldfm.errors import ConfigError
 from worldfm.world.autoregressive.registry import AR_PIPELINE_CLASSES, resolve_ar_pipeline_path
 from worldfm.world.autoregressive.sampling import ARSamplingConfig, Progress, plan_windows, rolling_generate
 from worldfm.world.autoregressive.transformer import ARContext
-from worldfm.world.detail import restore_detail
 from worldfm.world.diffusion.conditioning import Condition
 from worldfm.world.pipeline_base import FORMAT_VERSION, MODEL_INDEX, Guardrail, WorldOutput, WorldPipeline
 
@@ -80,9 +79,12 @@ class ARPipeline(WorldPipeline):
         roll_frames: int | None = None,
         guardrail: Guardrail | str = "default",
         watermark: bool = True,
+        refiner: Any = None,
     ) -> None:
         self.sampling = sampling or ARSamplingConfig()
-        super().__init__(transformer, tokenizer, text_encoder, fps, roll_frames, guardrail, watermark)
+        super().__init__(
+            transformer, tokenizer, text_encoder, fps, roll_frames, guardrail, watermark, refiner
+        )
 
     def _check_tokenizer(self, ac: Any, tc: Any) -> None:
         if tc.kind != "discrete":
@@ -128,6 +130,7 @@ class ARPipeline(WorldPipeline):
         top_k: int | None = None,
         top_p: float | None = None,
         detail_restore: float | None = None,
+        detail_refine: bool | None = None,
     ) -> ARSamplingConfig:
         """The pipeline's sampling defaults with the given overrides (validated)."""
         s = self.sampling
@@ -137,6 +140,7 @@ class ARPipeline(WorldPipeline):
             top_p=top_p if top_p is not None else s.top_p,
             guidance=guidance if guidance is not None else s.guidance,
             detail_restore=detail_restore if detail_restore is not None else s.detail_restore,
+            detail_refine=detail_refine if detail_refine is not None else s.detail_refine,
         )
 
     # ----- tokenizer helpers -----
@@ -179,13 +183,15 @@ class ARPipeline(WorldPipeline):
         top_p: float | None = None,
         use_cache: bool = True,
         detail_restore: float | None = None,
+        detail_refine: bool | None = None,
     ) -> WorldOutput:
         """Generate `samples` videos of `frames` frames; the first `cond_frames` come from `video`
         (uint8 `(T, H, W, 3)`, T >= cond_frames; 0 = Text2World). `size` (H, W) is the frame size for
         Text2World (default: the model's resolution). `guidance`, `temperature`, `top_k`, `top_p`
         override the pipeline's sampling defaults, and `detail_restore` its restore tolerance (0 =
         frames as decoded; see `worldfm.world.detail`: the new frames get the detail of the last
-        conditioning frame back where they did not change). `steps`, `sampler` and `shift` belong to
+        conditioning frame back where they did not change; `detail_refine` False uses the hand-made
+        restore even where the pipeline has a learned refiner). `steps`, `sampler` and `shift` belong to
         the diffusion model and must stay None here. `progress(done, total)` counts sampled tokens."""
         start = time.perf_counter()
         for name, value in (("steps", steps), ("sampler", sampler), ("shift", shift)):
@@ -196,7 +202,7 @@ class ARPipeline(WorldPipeline):
                 )
         req = self._request(
             start, frames, video, cond_frames, prompt, actions, samples, seed, size, fps, generation_id,
-            lambda: self.settings(guidance, temperature, top_k, top_p, detail_restore),
+            lambda: self.settings(guidance, temperature, top_k, top_p, detail_restore, detail_refine),
         )  # fmt: skip
         ac = self.transformer.config
         tf, sf = ac.temporal_factor, ac.spatial_factor
@@ -244,8 +250,8 @@ class ARPipeline(WorldPipeline):
         out = self._decode(tokens)[:, :frames]  # (K, frames, H, W, 3)
         if cond_frames:
             given = np.broadcast_to(req.video[:cond_frames], out[:, :cond_frames].shape)
-            out[:, cond_frames:] = restore_detail(
-                out[:, cond_frames:], out[:, cond_frames - 1], given[:, -1], settings.detail_restore
+            out[:, cond_frames:] = self._restore(
+                out[:, cond_frames:], out[:, cond_frames - 1], given[:, -1], settings
             )
             out[:, :cond_frames] = given
         return self._finish(req, np.ascontiguousarray(out), windows)

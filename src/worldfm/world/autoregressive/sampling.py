@@ -50,6 +50,7 @@ class ARSamplingConfig:
     top_p: float = 1.0
     guidance: float = 1.0
     detail_restore: float = DEFAULT_DETAIL_RESTORE
+    detail_refine: bool = True
 
     def __post_init__(self) -> None:
         for key in ("temperature", "guidance"):
@@ -62,6 +63,8 @@ class ARSamplingConfig:
         if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0 < p <= 1:
             raise ConfigError(f"top_p must be a number in (0, 1] (1 = off), got {p!r}")
         object.__setattr__(self, "detail_restore", check_detail_restore(self.detail_restore))
+        if not isinstance(self.detail_refine, bool):
+            raise ConfigError(f"detail_refine must be true or false, got {self.detail_refine!r}")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

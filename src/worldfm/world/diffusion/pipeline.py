@@ -61,7 +61,7 @@ import numpy as np
 import torch
 
 from worldfm.errors import ConfigError
-from worldfm.world.detail import DEFAULT_DETAIL_RESTORE, check_detail_restore, restore_detail
+from worldfm.world.detail import DEFAULT_DETAIL_RESTORE, check_detail_restore
 from worldfm.world.diffusion.conditioning import Condition, frame_mask_from_counts, latent_frames_for
 from worldfm.world.diffusion.pretrained import resolve_pipeline_path
 from worldfm.world.diffusion.samplers import SAMPLERS, multiverse_noise, network_calls, sample
@@ -83,14 +83,16 @@ PIPELINE_CLASSES = ("PredictPipeline", "Text2WorldPipeline", "Video2WorldPipelin
 @dataclass(frozen=True)
 class SamplerConfig:
     """Default sampling settings saved with a pipeline: sampler ("euler", "heun", "dpmpp_2m"), steps,
-    classifier-free guidance scale (1 = none), time shift of the sampling grid, and the tolerance of
-    the detail restore (`worldfm.world.detail`; 0 = frames as decoded)."""
+    classifier-free guidance scale (1 = none), time shift of the sampling grid, the tolerance of
+    the detail restore (`worldfm.world.detail`; 0 = frames as decoded), and whether the pipeline's
+    learned refiner (`worldfm.world.refiner`, when it has one) does the restore."""
 
     sampler: str = "heun"
     steps: int = 20
     guidance: float = 3.0
     shift: float = 1.0
     detail_restore: float = DEFAULT_DETAIL_RESTORE
+    detail_refine: bool = True
 
     def __post_init__(self) -> None:
         if self.sampler not in SAMPLERS:
@@ -104,6 +106,8 @@ class SamplerConfig:
         if self.shift <= 0:
             raise ConfigError(f"shift must be > 0, got {self.shift!r}")
         object.__setattr__(self, "detail_restore", check_detail_restore(self.detail_restore))
+        if not isinstance(self.detail_refine, bool):
+            raise ConfigError(f"detail_refine must be true or false, got {self.detail_refine!r}")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -132,9 +136,12 @@ class PredictPipeline(WorldPipeline):
         roll_frames: int | None = None,
         guardrail: Guardrail | str = "default",
         watermark: bool = True,
+        refiner: Any = None,
     ) -> None:
         self.sampler = sampler or SamplerConfig()
-        super().__init__(transformer, tokenizer, text_encoder, fps, roll_frames, guardrail, watermark)
+        super().__init__(
+            transformer, tokenizer, text_encoder, fps, roll_frames, guardrail, watermark, refiner
+        )
 
     def _check_tokenizer(self, dc: Any, tc: Any) -> None:
         if tc.kind != "continuous":
@@ -189,6 +196,7 @@ class PredictPipeline(WorldPipeline):
         sampler: str | None = None,
         shift: float | None = None,
         detail_restore: float | None = None,
+        detail_refine: bool | None = None,
     ) -> SamplerConfig:
         """The pipeline's sampler defaults with the given overrides (validated)."""
         s = self.sampler
@@ -198,6 +206,7 @@ class PredictPipeline(WorldPipeline):
             guidance=guidance if guidance is not None else s.guidance,
             shift=shift if shift is not None else s.shift,
             detail_restore=detail_restore if detail_restore is not None else s.detail_restore,
+            detail_refine=detail_refine if detail_refine is not None else s.detail_refine,
         )
 
     # ----- tokenizer helpers -----
@@ -236,17 +245,19 @@ class PredictPipeline(WorldPipeline):
         progress: Progress | None = None,
         generation_id: int | None = None,
         detail_restore: float | None = None,
+        detail_refine: bool | None = None,
     ) -> WorldOutput:
         """Generate `samples` videos of `frames` frames; the first `cond_frames` come from `video`
         (uint8 `(T, H, W, 3)`, T >= cond_frames; 0 = Text2World). `size` (H, W) is the frame size for
         Text2World (default: the model's resolution). `generation_id` (0 <= id < 2**32; random when
         None) goes into the watermark. `detail_restore` overrides the restore tolerance (0 = frames as
         decoded; see `worldfm.world.detail`): each window's new frames get the detail of its last
-        conditioning frame back where they did not change. See the module docstring for the rest."""
+        conditioning frame back where they did not change; `detail_refine` False uses the hand-made
+        restore even where the pipeline has a learned refiner. See the module docstring for the rest."""
         start = time.perf_counter()
         req = self._request(
             start, frames, video, cond_frames, prompt, actions, samples, seed, size, fps, generation_id,
-            lambda: self.settings(steps, guidance, sampler, shift, detail_restore),
+            lambda: self.settings(steps, guidance, sampler, shift, detail_restore, detail_refine),
         )  # fmt: skip
         dc = self.transformer.config
         tf, sf = dc.temporal_factor, dc.spatial_factor
@@ -304,7 +315,7 @@ class PredictPipeline(WorldPipeline):
             new = min(frames, s + pix) - have
             fresh = pixels[:, kc : kc + new]
             if kc:  # the window's last conditioning frame: as decoded here, and as given
-                fresh = restore_detail(fresh, pixels[:, kc - 1], out[:, have - 1], settings.detail_restore)
+                fresh = self._restore(fresh, pixels[:, kc - 1], out[:, have - 1], settings)
             out[:, have : have + new] = fresh
             have += new
         return self._finish(req, out, len(plan))

@@ -1,0 +1,426 @@
+"""Detail-refiner training recipe: YAML -> refiner, frozen tokenizer, sim clips; train; export.
+
+A refiner (`worldfm.world.refiner`) learns to correct the frames a world model's tokenizer decodes,
+given the last conditioning frame as decoded and as given. It trains on true clips through that
+(frozen) tokenizer: the clip is encoded and decoded; a conditioning length k is drawn per clip, frame
+k - 1 is the reference, and frames k .. k + horizon - 1 as decoded (and as the detail restore leaves
+them) are the input, the clip's own frames the target. A world model's frames are such decoded frames
+of latents it generated, so the refiner applies behind any world model over the same tokenizer.
+
+A recipe file has six sections (unknown keys anywhere are a ConfigError naming them):
+
+    model:     {name: refiner-predict-nano, channels: 32, dilations: [1, 2, 4, 8, 1], tolerance: 0.1}
+    tokenizer: {source: predict-nano}   # a world-model pipeline (its tokenizer/), or a tokenizer tier/folder
+    data:      {root, datasets: [...], clip_length, clip_step, val_episodes, workers}  (recipes/data.py)
+    loss:      {l1: 1.0, mse: 1.0, targets_per_clip: 4, max_cond_frames: 17, horizon: 16}
+    train:     TrainerConfig fields (max_steps, max_minutes, batch_size, lr, ...)
+    export:    {dtype: float32}
+
+Validation scores the EMA refiner on the held-out clips at k = 1 and k = 9 over the whole horizon:
+PSNR (dB, pooled MSE) of the refined frames, of the restore alone, and the gain.
+
+`run_refiner_recipe` trains into `out/` (checkpoints, log.jsonl) and exports `out/export/`: the refiner
+folder (config with the tokenizer's name and decoder digest, weights, model card, training_record.json),
+ready for `worldfm predict attach-refiner PIPELINE --refiner out/export`.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+from torch import nn
+
+from worldfm.errors import ConfigError, WorldfmError
+from worldfm.train import distributed as wdist
+from worldfm.train.recipes.common import RecipeMethods, check_export_dtype, load_recipe, to_plain
+from worldfm.train.recipes.data import DataSpec, build_clip_data, ensure_datasets, parse_data
+from worldfm.train.recipes.run import (
+    RECORD_FILE,
+    RECORD_NOTE,
+    RunParts,
+    data_line,
+    recipe_fields,
+    record_json,
+    run_training,
+    scores_text,
+    seeded_model,
+    training_line,
+    training_record,
+    write_text_atomic,
+)
+from worldfm.train.trainer import Trainer, TrainerConfig, TrainResult
+
+__all__ = [
+    "RefinerExportSpec",
+    "RefinerLossSpec",
+    "RefinerModelSpec",
+    "RefinerRecipe",
+    "RefinerTask",
+    "RefinerTokenizerSpec",
+    "load_refiner_recipe",
+    "parse_refiner_recipe",
+    "run_refiner_recipe",
+    "source_tokenizer",
+]
+
+SECTIONS = ("model", "tokenizer", "data", "loss", "train", "export")
+VAL_COND_FRAMES = (1, 9)  # the conditioning lengths bench_predict tests
+
+
+@dataclass(frozen=True)
+class RefinerModelSpec:
+    """`model`: the refiner's name and architecture (`worldfm.world.refiner.RefinerConfig` fields)."""
+
+    name: str = "refiner"
+    channels: int = 32
+    dilations: tuple[int, ...] = (1, 2, 4, 8, 1)
+    tolerance: float = 0.1
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "dilations", tuple(self.dilations))
+        self.config()  # checks every field (errors get the section's name from the recipe parser)
+
+    def config(self, tokenizer: str = "", digest: str = "") -> Any:
+        from worldfm.world.refiner import RefinerConfig
+
+        return RefinerConfig(
+            name=self.name,
+            channels=self.channels,
+            dilations=self.dilations,
+            tolerance=self.tolerance,
+            tokenizer=tokenizer,
+            decoder_digest=digest,
+        )
+
+
+@dataclass(frozen=True)
+class RefinerTokenizerSpec:
+    """`tokenizer`: whose decoded frames the refiner learns to correct. `source`: a world-model pipeline
+    (tier name such as predict-nano or ar-nano, or a pipeline folder: its `tokenizer/`), or a tokenizer
+    tier or folder."""
+
+    source: str = ""
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.source, str) or not self.source.strip():
+            raise ConfigError("tokenizer.source must name a world-model pipeline or a tokenizer")
+
+
+@dataclass(frozen=True)
+class RefinerLossSpec:
+    """`loss`: weights of L1 and MSE (both on [-1, 1] pixels), target frames drawn per clip, the
+    largest conditioning length drawn (k in 1 .. max_cond_frames) and the frames after it used."""
+
+    l1: float = 1.0
+    mse: float = 1.0
+    targets_per_clip: int = 4
+    max_cond_frames: int = 17
+    horizon: int = 16
+
+    def __post_init__(self) -> None:
+        for key in ("l1", "mse"):
+            v = getattr(self, key)
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
+                raise ConfigError(f"loss.{key} must be a number >= 0, got {v!r}")
+        if self.l1 == 0 and self.mse == 0:
+            raise ConfigError("loss: l1 and mse cannot both be 0")
+        for key in ("targets_per_clip", "max_cond_frames", "horizon"):
+            v = getattr(self, key)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise ConfigError(f"loss.{key} must be an integer >= 1, got {v!r}")
+
+
+@dataclass(frozen=True)
+class RefinerExportSpec:
+    """`export`: weight dtype of the exported refiner (float32 by default: it is small)."""
+
+    dtype: str = "float32"
+
+    def __post_init__(self) -> None:
+        check_export_dtype(self.dtype)
+
+
+@dataclass(frozen=True)
+class RefinerRecipe(RecipeMethods):
+    """A parsed refiner recipe: one field per section (see the module docstring)."""
+
+    SECTIONS: ClassVar[tuple[str, ...]] = SECTIONS
+    SPECS: ClassVar[tuple[Callable[..., Any], ...]] = (
+        RefinerModelSpec,
+        RefinerTokenizerSpec,
+        parse_data,
+        RefinerLossSpec,
+        TrainerConfig,
+        RefinerExportSpec,
+    )
+    REQUIRED: ClassVar[tuple[str, ...]] = ("tokenizer", "data")
+    model: RefinerModelSpec
+    tokenizer: RefinerTokenizerSpec
+    data: DataSpec
+    loss: RefinerLossSpec
+    train: TrainerConfig
+    export: RefinerExportSpec
+    source: str | None = None
+
+
+def parse_refiner_recipe(data: Mapping[str, Any], source: str | None = None) -> RefinerRecipe:
+    """A recipe mapping -> RefinerRecipe, checking every key and value and that the clips are long
+    enough for a reference frame and a target after it (the tokenizer is read at run time)."""
+    recipe = RefinerRecipe.from_mapping(data, source)
+    if recipe.data.clip_length < 2:
+        raise ConfigError(
+            f"data.clip_length must be >= 2 (a reference and a target), got {recipe.data.clip_length}"
+        )
+    return recipe
+
+
+def load_refiner_recipe(path: str | os.PathLike[str]) -> RefinerRecipe:
+    """Read and check a refiner recipe YAML file."""
+    return load_recipe(path, parse_refiner_recipe)
+
+
+def source_tokenizer(source: str) -> tuple[Any, str]:
+    """The frozen `VideoTokenizer` of `source` (eval mode) and its name: a world-model pipeline's
+    `tokenizer/` (tier or folder), else a tokenizer tier or folder."""
+    from worldfm.tokenizers import VideoTokenizer
+    from worldfm.world.autoregressive.registry import AR_TIERS, resolve_ar_pipeline_path
+    from worldfm.world.diffusion.pretrained import resolve_pipeline_path
+    from worldfm.world.diffusion.registry import PREDICT_TIERS
+    from worldfm.world.pipeline_folder import MODEL_INDEX
+
+    path = Path(source)
+    folder: Path | None = None
+    if (path / MODEL_INDEX).is_file():
+        folder = path
+    elif source in PREDICT_TIERS:
+        folder = resolve_pipeline_path(source)
+    elif source in AR_TIERS:
+        folder = resolve_ar_pipeline_path(source)
+    try:
+        tok = VideoTokenizer.from_pretrained(folder / "tokenizer" if folder is not None else source)
+    except WorldfmError as exc:
+        raise ConfigError(f"tokenizer.source {source!r}: {exc}") from None
+    return tok.eval().requires_grad_(False), tok.config.name
+
+
+def _unit(frames: np.ndarray, device: torch.device) -> torch.Tensor:
+    """uint8 `(N, H, W, 3)` -> float `(N, 3, H, W)` in [-1, 1] on `device`."""
+    x = torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2).float() / 127.5 - 1.0
+    return x.to(device)
+
+
+class RefinerTask:
+    """`TrainTask` for refiners: the frozen tokenizer's round trip of each clip, a conditioning length
+    and target frames drawn per clip, L1 + MSE of the refined frames against the clip's own."""
+
+    def __init__(self, tokenizer: nn.Module, loss: RefinerLossSpec, tolerance: float) -> None:
+        self.tokenizer, self.spec, self.tolerance = tokenizer, loss, tolerance
+
+    @torch.no_grad()
+    def roundtrip(self, video: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+        """Clips `(B, 3, T, H, W)` in [-1, 1] -> (frames, decoded), each uint8 `(B, T, H, W, 3)`:
+        exactly what a pipeline sees (its decoded frames are rounded to uint8 too)."""
+        from worldfm.video.transforms import tensor_to_frames
+
+        self.tokenizer.to(video.device)
+        decoded = self.tokenizer.decode(self.tokenizer.encode(video.float()))
+        return tensor_to_frames(video), tensor_to_frames(decoded)
+
+    def examples(
+        self,
+        frames: np.ndarray,
+        decoded: np.ndarray,
+        picks: list[tuple[int, list[int]]],
+        device: torch.device,
+    ) -> tuple[torch.Tensor, ...]:
+        """(generated, restored, decoded_ref, given_ref, target), each `(N, 3, H, W)` in [-1, 1], for
+        `picks[b] = (k, target frame indices)` of clip b."""
+        from worldfm.world.detail import restore_detail
+
+        gen, rest, dref, gref, target = [], [], [], [], []
+        for b, (k, ts) in enumerate(picks):
+            g = decoded[b, ts]
+            rest.append(
+                restore_detail(g[None], decoded[b, k - 1][None], frames[b, k - 1][None], self.tolerance)[0]
+            )
+            gen.append(g)
+            dref.append(np.broadcast_to(decoded[b, k - 1], g.shape))
+            gref.append(np.broadcast_to(frames[b, k - 1], g.shape))
+            target.append(frames[b, ts])
+        return tuple(_unit(np.concatenate(x), device) for x in (gen, rest, dref, gref, target))
+
+    def draw(self, frames: int, batch: int, generator: torch.Generator) -> list[tuple[int, list[int]]]:
+        """Per clip of a `frames`-frame batch: k in 1 .. min(max_cond_frames, frames - 1) and
+        `targets_per_clip` frames in k .. k + horizon - 1 (within the clip)."""
+        spec = self.spec
+        top = min(spec.max_cond_frames, frames - 1)
+        picks = []
+        for _ in range(batch):
+            k = 1 + int(torch.randint(top, (), generator=generator))
+            span = min(spec.horizon, frames - k)
+            ts = (k + torch.randint(span, (spec.targets_per_clip,), generator=generator)).tolist()
+            picks.append((k, ts))
+        return picks
+
+    def loss(
+        self, model: nn.Module, batch: Any, step: int, generator: torch.Generator
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        video = batch["video"]
+        frames, decoded = self.roundtrip(video)
+        picks = self.draw(video.shape[2], video.shape[0], generator)
+        gen, rest, dref, gref, target = self.examples(frames, decoded, picks, video.device)
+        pred = model(gen, rest, dref, gref).float()
+        l1 = (pred - target).abs().mean()
+        mse = ((pred - target) ** 2).mean()
+        return self.spec.l1 * l1 + self.spec.mse * mse, {"l1": l1.detach(), "mse": mse.detach()}
+
+    def batch_size(self, batch: Any) -> int:
+        return int(batch["video"].shape[0])
+
+    @torch.no_grad()
+    def validate(self, model: nn.Module, batches: Iterable[Any]) -> dict[str, float]:
+        """PSNR (dB, MSE pooled over frames and clips, pixels 0..255) of the refined frames and of the
+        restore alone at k = 1 and 9 over the horizon; `gain_db` = refined - restore."""
+        sums = {"refined": 0.0, "restore": 0.0}
+        count, clips = 0, 0
+        for batch in batches:
+            video = batch["video"]
+            frames, decoded = self.roundtrip(video)
+            t = video.shape[2]
+            for k in VAL_COND_FRAMES:
+                if k >= t:
+                    continue
+                ts = list(range(k, min(k + self.spec.horizon, t)))
+                picks = [(k, ts)] * video.shape[0]
+                gen, rest, dref, gref, target = self.examples(frames, decoded, picks, video.device)
+                pred = model(gen, rest, dref, gref).float().clamp(-1, 1)
+                quantised = ((pred + 1) * 127.5).round() / 127.5 - 1  # the uint8 frames it hands out
+                for name, x in (("refined", quantised), ("restore", rest)):
+                    sums[name] += float((((x - target) * 127.5) ** 2).sum())
+                count += target.numel()
+            clips += video.shape[0]
+        if not count:
+            return {"clips": float(clips)}
+        psnr = {k: 10 * math.log10(255.0**2 / max(v / count, 1e-12)) for k, v in sums.items()}
+        return {
+            "psnr": psnr["refined"],
+            "psnr_restore": psnr["restore"],
+            "gain_db": psnr["refined"] - psnr["restore"],
+            "clips": float(clips),
+        }
+
+
+def _model_card(recipe: RefinerRecipe, config: Any, result: TrainResult, record: Mapping[str, Any]) -> str:
+    scores = scores_text(record.get("val_exported") or record.get("val"))
+    return (
+        f"# {config.name}\n\n"
+        f"Detail refiner (`worldfm.world.refiner`) behind the `{config.tokenizer}` tokenizer of "
+        f"`{recipe.tokenizer.source}` (decoder digest `{config.decoder_digest}`): {record['parameters']:,} "
+        f"parameters, {config.channels} channels, dilations {list(config.dilations)} (receptive field "
+        f"{config.receptive_field} px), trained behind the detail restore at tolerance {config.tolerance}.\n\n"
+        + data_line(recipe.data, held_out=True)
+        + training_line(recipe, result, record, "clips")
+        + f"- Held-out scores (EMA, exported {recipe.export.dtype} weights; k = 1 and 9, "
+        f"{recipe.loss.horizon} frames): {scores}.\n\n" + RECORD_NOTE
+    )
+
+
+def export_refiner(
+    trainer: Trainer,
+    recipe: RefinerRecipe,
+    result: TrainResult,
+    tokenizer_name: str,
+    digest: str,
+    out_dir: Path,
+    log: Callable[[str], None] | None = None,
+) -> Path:
+    """Write `out_dir`: the EMA refiner in the recipe's dtype with its tokenizer's name and decoder
+    digest in the config, a model card and training_record.json (scores of the weights as they load)."""
+    from worldfm.world.refiner import DetailRefiner
+
+    config = recipe.model.config(tokenizer_name, digest)
+    model = DetailRefiner(config)
+    model.load_state_dict(trainer.ema.module.state_dict())
+    model.save_pretrained(out_dir, dtype=recipe.export.dtype)
+    shipped = DetailRefiner.from_pretrained(out_dir).to(trainer.device)
+    head = {
+        "refiner": config.name,
+        "tokenizer": tokenizer_name,
+        "decoder_digest": digest,
+        **recipe_fields(recipe),
+    }
+    record = training_record(trainer, result, model.num_parameters(), {**head, "seed": recipe.train.seed})
+    if trainer.val_data is not None:
+        bs = trainer.config.val_batch_size or trainer.config.batch_size
+        loader = torch.utils.data.DataLoader(trainer.val_data, batch_size=bs)
+        batches = ({"video": b["video"].to(trainer.device)} for b in loader)
+        record["val_exported"] = trainer.task.validate(shipped, batches)
+    model.save_pretrained(
+        out_dir, dtype=recipe.export.dtype, model_card=_model_card(recipe, config, result, record)
+    )
+    write_text_atomic(out_dir / RECORD_FILE, record_json(record))
+    if log:
+        shown = ", ".join(f"{k} {v:.4g}" for k, v in record.get("val_exported", {}).items())
+        log(f"exported {config.name} ({recipe.export.dtype}) to {out_dir}" + (f": {shown}" if shown else ""))
+    return out_dir
+
+
+def run_refiner_recipe(
+    recipe: RefinerRecipe,
+    out: str | os.PathLike[str],
+    resume: bool = True,
+    device: str | None = None,
+    log: Callable[[str], None] | None = None,
+    until: int | None = None,
+    losses: bool = False,
+) -> dict[str, Any]:
+    """Train a detail refiner from `recipe` into run folder `out` and export it to `out/export`.
+
+    Works alone or under torchrun (one process per rank: DDP, data sharded by rank, rank 0 writes).
+    `until` and `losses` as in `run_training`. Returns a summary dict (steps, stop reason, wall time,
+    val scores, export path on rank 0)."""
+    from worldfm.world.refiner import DetailRefiner, decoder_digest
+
+    def prepare(info: wdist.DistInfo, out: Path, say: Callable[[str], None] | None) -> RunParts:
+        tokenizer, tok_name = source_tokenizer(recipe.tokenizer.source)
+        digest = decoder_digest(tokenizer)
+        sf = tokenizer.config.spatial_factor
+        if recipe.data.size % sf:
+            raise ConfigError(f"data.datasets size must be a multiple of {sf} for tokenizer {tok_name}")
+        paths = ensure_datasets(recipe.data, log=say)
+        train_clips, val_clips = build_clip_data(recipe.data, paths, seed=recipe.train.seed, keys=("video",))
+        model = seeded_model(
+            lambda: DetailRefiner(recipe.model.config(tok_name, digest)), recipe.train.seed, info.rank
+        )
+        fingerprint = {
+            "model": recipe.model.config(tok_name, digest).to_dict(),
+            "data": recipe.data,
+            "loss": recipe.loss,
+        }
+        banner = (
+            f"{recipe.model.name}: {model.num_parameters():,} parameters behind {tok_name} (decoder "
+            f"{digest}); {len(train_clips)} training clips, {len(val_clips) if val_clips is not None else 0} "
+            f"validation clips of {recipe.data.clip_length} frames at {recipe.data.size}px"
+        )
+        return RunParts(
+            model,
+            RefinerTask(tokenizer, recipe.loss, recipe.model.tolerance),
+            train_clips,
+            val_clips,
+            to_plain(fingerprint),
+            banner,
+            lambda trainer, result, out_dir, say: export_refiner(
+                trainer, recipe, result, tok_name, digest, out_dir, log=say
+            ),
+        )
+
+    return run_training(
+        recipe, out, prepare, resume=resume, device=device, log=log, until=until, losses=losses
+    )
