@@ -277,13 +277,15 @@ def write_stream(path: Path, frames: Iterator[np.ndarray], crf: int = 18, fps: i
     """Encode RGB frames to H.264 mp4 as they come (atomic: temp file, then rename). Returns the count."""
     import av
 
+    from worldfm.video.io import X264_DETERMINISTIC
+
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     count = 0
     try:
         with av.open(str(tmp), mode="w", format="mp4") as out:
             stream = out.add_stream("libx264", rate=Fraction(fps))
             stream.pix_fmt = "yuv420p"
-            stream.options = {"crf": str(crf), "preset": "veryfast"}
+            stream.options = {"crf": str(crf), "preset": "veryfast", **X264_DETERMINISTIC}
             for frame in frames:
                 if count == 0:
                     stream.height, stream.width = frame.shape[:2]

@@ -108,17 +108,14 @@ def test_encode_then_decode_needs_no_flags(
     runner.invoke(
         root, ["tokenize", "roundtrip", str(clip), "--model", str(models[kind]), "--out", str(roundtrip)]
     )
-    # The file decodes to exactly the frames of an in-process round trip, and the two CLI outputs
-    # agree up to H.264. Not bit for bit: libx264 from the PyAV 18 wheels encodes the same frames of
-    # a size that is not a multiple of 16 (26x18) a little differently from run to run (measured 34
-    # to 44 dB apart on this untrained tokenizer's noisy frames).
+    # The file decodes to exactly the frames of an in-process round trip, and so the two CLI outputs
+    # agree (H.264 repeats exactly: see worldfm.video.io._x264_deterministic).
     from worldfm.tokenizers import Tokenizer
 
     tok = Tokenizer.from_pretrained(models[kind])
     exact = tok.decode(EncodedVideo.load(latents))
     assert np.array_equal(exact, tok.decode(tok.encode(read_video(clip), fps=15.0)))
-    err = float(((read_video(out).astype(float) - read_video(roundtrip)) ** 2).mean())
-    assert 10 * np.log10(255**2 / max(err, 1e-12)) > 25
+    assert np.abs(read_video(out).astype(int) - read_video(roundtrip).astype(int)).max() <= 2
 
 
 def _error(result: object) -> str:

@@ -317,6 +317,26 @@ def _resolve_format(label: str, suffix: str, codec: str | None) -> tuple[str, st
     return muxer, codec or default_codec
 
 
+def _x264_deterministic() -> dict[str, str]:
+    """libx264 options that make its output repeat exactly on this CPU ({} where nothing is needed).
+
+    On CPUs with AVX-512 (measured on an AMD EPYC), libx264's AVX-512 kernels made the same frames
+    encode to different streams from run to run (3 to 8 of 100 encodes of one small clip; curated
+    shards differed between runs). Capped at AVX2, which every AVX-512 CPU has with the other sets
+    named, the encodes repeat exactly and as fast. x264 trusts the list, so it is only given where
+    AVX-512 is present (numpy's CPU feature table tells)."""
+    try:
+        from numpy._core._multiarray_umath import __cpu_features__ as features
+    except ImportError:  # another numpy layout: leave x264 its own detection
+        return {}
+    if not features.get("AVX512F"):
+        return {}
+    return {"x264-params": "asm=MMX2,SSE,SSE2,SSE3,SSSE3,SSE4.1,SSE4.2,LZCNT,AVX,FMA3,BMI1,BMI2,AVX2"}
+
+
+X264_DETERMINISTIC = _x264_deterministic()
+
+
 def _codec_options(label: str, codec: str, crf: int, options: dict[str, str] | None) -> dict[str, str]:
     # x264 clamps an out-of-range crf silently; refuse it instead (H.264 0-51, VP9 0-63).
     top = 51 if codec == "libx264" else 63
@@ -327,7 +347,7 @@ def _codec_options(label: str, codec: str, crf: int, options: dict[str, str] | N
         # b=0 makes crf a pure quality target; realtime/cpu-used 8 keep encoding fast on 2 cores.
         opts.update({"b": "0", "deadline": "realtime", "cpu-used": "8", "row-mt": "1"})
     elif codec == "libx264":
-        opts.update({"preset": "veryfast"})
+        opts.update({"preset": "veryfast", **X264_DETERMINISTIC})
     opts.update(options or {})
     return opts
 

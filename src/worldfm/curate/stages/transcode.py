@@ -82,7 +82,7 @@ class _ClipWriter:
     ) -> None:
         import av
 
-        from worldfm.video.io import atomic_output
+        from worldfm.video.io import X264_DETERMINISTIC, atomic_output
 
         self.clip, self.path = clip, path
         self.ratio = src_fps / fps  # source frames per output frame
@@ -97,7 +97,7 @@ class _ClipWriter:
             self.stream = self.container.add_stream("libx264", rate=fps)
             self.stream.width, self.stream.height = size
             self.stream.pix_fmt = "yuv420p"
-            self.stream.options = {"crf": str(crf), "preset": preset}
+            self.stream.options = {"crf": str(crf), "preset": preset, **X264_DETERMINISTIC}
             # One encoder thread: workers already run one per core, and x264's frame threads would
             # delay output by several frames for no gain on short clips.
             self.stream.codec_context.thread_count = 1
