@@ -20,9 +20,9 @@ from typing import Any
 from worldfm.errors import WorldfmError
 from worldfm.world.pipeline_folder import MODEL_INDEX
 from worldfm.world.refiner import REFINER_DIR, DetailRefiner, check_refiner_fits
-from worldfm.world.swap_decoder import COMPONENT, replace_folder
+from worldfm.world.swap_decoder import COMPONENT, note_change, replace_folder
 
-RECORD_FILE = "training_record.json"
+CHANGES_KEY = "refiner_changes"  # the list in training_record.json that records attach / detach
 
 
 def _pipeline_folder(pipeline: str | os.PathLike[str]) -> tuple[Path, dict[str, Any]]:
@@ -44,26 +44,6 @@ def _write_index(folder: Path, index: dict[str, Any]) -> None:
 
     with atomic_file(folder / MODEL_INDEX) as tmp:
         tmp.write_text(json.dumps(index, indent=2) + "\n")
-
-
-def _note(folder: Path, entry: dict[str, Any], line: str) -> None:
-    """Append `entry` to training_record.json's "refiner_changes" and `line` to the model card."""
-    import contextlib
-
-    from worldfm.tokenizers.pretrained import CARD_FILE, atomic_file
-
-    record_file = folder / RECORD_FILE
-    if record_file.is_file():
-        with contextlib.suppress(OSError, UnicodeDecodeError, json.JSONDecodeError):
-            record = json.loads(record_file.read_text())
-            if isinstance(record, dict):
-                record.setdefault("refiner_changes", []).append(entry)
-                with atomic_file(record_file) as tmp:
-                    tmp.write_text(json.dumps(record, indent=1) + "\n")
-    card = folder / CARD_FILE
-    if card.is_file():
-        with atomic_file(card) as tmp:
-            tmp.write_text(card.read_text() + line)
 
 
 def attach_refiner(pipeline: str | os.PathLike[str], refiner: str | os.PathLike[str]) -> dict[str, Any]:
@@ -107,8 +87,9 @@ def attach_refiner(pipeline: str | os.PathLike[str], refiner: str | os.PathLike[
         "decoder_digest": config.decoder_digest,
         "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
-    _note(
+    note_change(
         folder,
+        CHANGES_KEY,
         entry,
         f"\nDetail refiner `{config.name}` ({entry['parameters']:,} parameters, trained behind this "
         f"pipeline's tokenizer decoder {config.decoder_digest}) attached on {entry['at'][:10]} as `refiner/`: "
@@ -134,8 +115,9 @@ def detach_refiner(pipeline: str | os.PathLike[str]) -> dict[str, Any]:
     _write_index(folder, index)
     shutil.rmtree(target, ignore_errors=True)
     entry = {"action": "detached", "name": name, "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
-    _note(
+    note_change(
         folder,
+        CHANGES_KEY,
         entry,
         f"\nDetail refiner `{name}` removed on {entry['at'][:10]}: the hand-made restore is back.\n",
     )

@@ -73,7 +73,10 @@ def replace_folder(target: Path, fill: Any) -> None:
     shutil.rmtree(old, ignore_errors=True)
 
 
-def _append_record(folder: Path, entry: dict[str, Any]) -> None:
+def note_change(folder: Path, key: str, entry: dict[str, Any], card_line: str) -> None:
+    """Record a change to a pipeline folder: append `entry` to the list `key` of its
+    training_record.json and `card_line` to its model card (each only if the file is there and
+    readable; both replaced atomically)."""
     from worldfm.tokenizers.pretrained import CARD_FILE, atomic_file
 
     record_file = folder / RECORD_FILE
@@ -81,17 +84,13 @@ def _append_record(folder: Path, entry: dict[str, Any]) -> None:
         with contextlib.suppress(OSError, UnicodeDecodeError, json.JSONDecodeError):
             record = json.loads(record_file.read_text())
             if isinstance(record, dict):
-                record.setdefault("decoder_swaps", []).append(entry)
+                record.setdefault(key, []).append(entry)
                 with atomic_file(record_file) as tmp:
                     tmp.write_text(json.dumps(record, indent=1) + "\n")
     card = folder / CARD_FILE
     if card.is_file():
-        line = (
-            f"\nTokenizer decoder replaced on {entry['swapped_at'][:10]} by the decoder of `{entry['source']}` "
-            f"({entry['decoder_parameters']:,} decoder parameters, decoder depth {entry['decoder_depth']}); the encoder, and so the latents this world model was trained over, are unchanged.\n"
-        )
         with atomic_file(card) as tmp:
-            tmp.write_text(card.read_text() + line)
+            tmp.write_text(card.read_text() + card_line)
 
 
 def swap_decoder(pipeline: str | os.PathLike[str], tokenizer: str | os.PathLike[str]) -> dict[str, Any]:
@@ -130,5 +129,12 @@ def swap_decoder(pipeline: str | os.PathLike[str], tokenizer: str | os.PathLike[
         "decoder_parameters_before": _decoder_parameters(current),
         "swapped_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
-    _append_record(folder, entry)
+    note_change(
+        folder,
+        "decoder_swaps",
+        entry,
+        f"\nTokenizer decoder replaced on {entry['swapped_at'][:10]} by the decoder of `{entry['source']}` "
+        f"({entry['decoder_parameters']:,} decoder parameters, decoder depth {entry['decoder_depth']}); the "
+        "encoder, and so the latents this world model was trained over, are unchanged.\n",
+    )
     return {"pipeline": str(folder), **entry}
