@@ -204,3 +204,17 @@ def test_attach_and_detach(pipe: WorldPipeline, tmp_path: Path) -> None:
         detach_refiner(folder)
     with pytest.raises(WorldfmError, match="not a world model pipeline folder"):
         attach_refiner(tmp_path, source)
+
+
+def test_detail_refine_setting_is_checked_and_saved(pipe: WorldPipeline, tmp_path: Path) -> None:
+    import dataclasses
+
+    settings = getattr(pipe, pipe.SETTINGS_KEY)
+    assert settings.detail_refine is True
+    with pytest.raises(ConfigError, match="detail_refine must be true or false"):
+        dataclasses.replace(settings, detail_refine="yes")
+    setattr(pipe, pipe.SETTINGS_KEY, dataclasses.replace(settings, detail_refine=False))
+    loaded = type(pipe).from_pretrained(
+        pipe.save_pretrained(tmp_path / "p", dtype="float32"), guardrail="off"
+    )
+    assert getattr(loaded, pipe.SETTINGS_KEY).detail_refine is False
