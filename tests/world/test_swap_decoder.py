@@ -15,6 +15,7 @@ from worldfm.tokenizers import VideoTokenizer
 from worldfm.tokenizers.pretrained import SHIPPED_WEIGHTS_DIR
 from worldfm.train.recipes.run import warm_start
 from worldfm.train.recipes.tokenizer import added_decoder_blocks
+from worldfm.world.attach_refiner import detach_refiner
 from worldfm.world.swap_decoder import swap_decoder
 
 
@@ -48,6 +49,12 @@ def test_swap_keeps_latents_and_statistics(pipeline: Path, tmp_path: Path) -> No
 
     old = VideoTokenizer.from_pretrained(pipeline / "tokenizer")
     new_folder = _retrained(old, tmp_path / "decoder", seed=1)
+    # The shipped pipeline's detail refiner was trained behind the current decoder: refused, untouched.
+    before = _folder_bytes(pipeline)
+    with pytest.raises(WorldfmError, match="was trained behind decoder"):
+        swap_decoder(pipeline, new_folder)
+    assert _folder_bytes(pipeline) == before
+    detach_refiner(pipeline)
     report = swap_decoder(pipeline, new_folder)
     depth = old.config.blocks_per_decoder_level + 1
     assert (
