@@ -1,6 +1,7 @@
 """What the diffusion (`PredictPipeline`) and autoregressive (`ARPipeline`) world-model pipelines share:
 the guardrail protocol, the output record, the request checks of `generate`, prompt encoding, the
-finishing steps (post-guard, watermark, `WorldOutput`), the pipeline folder's save/load, and the
+detail restore of generated frames (hand-made, or the pipeline's learned refiner), the finishing
+steps (post-guard, watermark, `WorldOutput`), the pipeline folder's save/load, and the
 Text2World / Video2World front doors. Each family subclasses `WorldPipeline` and supplies what
 differs: its settings class, its tokenizer checks, its frame-size rule and its sampling loop.
 

