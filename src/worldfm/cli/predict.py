@@ -169,6 +169,27 @@ def _report(
         )
 
 
+def _sampling(
+    samples: int,
+    seed: int,
+    steps: int | None,
+    guidance: float | None,
+    detail_restore: float | None,
+    detail_refine: bool | None,
+    **extra: Any,
+) -> dict[str, Any]:
+    """The `generate` keywords both commands pass from their shared options (None = the model's)."""
+    return dict(
+        samples=samples,
+        seed=seed,
+        steps=steps,
+        guidance=guidance,
+        detail_restore=detail_restore,
+        detail_refine=detail_refine,
+        **extra,
+    )
+
+
 def _run(
     mode: str,
     model: str,
@@ -210,14 +231,7 @@ def text2world(
     pipe = _load(model, guardrails=not no_guardrails)
     n = frames if frames is not None else pipe.window_frames
     # `generate`, not the Text2World front door: an empty --prompt generates unconditioned.
-    sampling = dict(
-        samples=samples,
-        seed=seed,
-        steps=steps,
-        guidance=guidance,
-        detail_restore=detail_restore,
-        detail_refine=detail_refine,
-    )
+    sampling = _sampling(samples, seed, steps, guidance, detail_restore, detail_refine)
     _run(
         "text2world",
         model,
@@ -270,15 +284,7 @@ def video2world(
     pipe = _load(model, guardrails=not no_guardrails)
     info = probe_video(input)
     video = read_video(input, 0, min(info.num_frames, cond_frames))  # only the frames it conditions on
-    sampling = dict(
-        samples=samples,
-        seed=seed,
-        steps=steps,
-        guidance=guidance,
-        detail_restore=detail_restore,
-        detail_refine=detail_refine,
-        fps=info.fps or None,
-    )
+    sampling = _sampling(samples, seed, steps, guidance, detail_restore, detail_refine, fps=info.fps or None)
     _run(
         "video2world",
         model,

@@ -10,7 +10,7 @@ training_record.json and model card.
 
 from __future__ import annotations
 
-import json
+import contextlib
 import os
 import shutil
 import time
@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from worldfm.errors import WorldfmError
-from worldfm.world.pipeline_folder import MODEL_INDEX
+from worldfm.world.pipeline_folder import MODEL_INDEX, read_index_json, write_index_json
 from worldfm.world.refiner import REFINER_DIR, DetailRefiner, check_refiner_fits
 from worldfm.world.swap_decoder import COMPONENT, note_change, replace_folder
 
@@ -27,23 +27,12 @@ CHANGES_KEY = "refiner_changes"  # the list in training_record.json that records
 
 def _pipeline_folder(pipeline: str | os.PathLike[str]) -> tuple[Path, dict[str, Any]]:
     folder = Path(pipeline)
-    file = folder / MODEL_INDEX
-    if not file.is_file():
+    if not (folder / MODEL_INDEX).is_file():
         raise WorldfmError(f"{folder}: not a world model pipeline folder (no {MODEL_INDEX})")
-    try:
-        index = json.loads(file.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise WorldfmError(f"{file}: unreadable ({exc.__class__.__name__}: {exc})") from exc
+    index = read_index_json(folder)
     if not isinstance(index, dict):
-        raise WorldfmError(f"{file}: expected a JSON object")
+        raise WorldfmError(f"{folder / MODEL_INDEX}: expected a JSON object")
     return folder, index
-
-
-def _write_index(folder: Path, index: dict[str, Any]) -> None:
-    from worldfm.tokenizers.pretrained import atomic_file
-
-    with atomic_file(folder / MODEL_INDEX) as tmp:
-        tmp.write_text(json.dumps(index, indent=2) + "\n")
 
 
 def attach_refiner(pipeline: str | os.PathLike[str], refiner: str | os.PathLike[str]) -> dict[str, Any]:
@@ -62,21 +51,9 @@ def attach_refiner(pipeline: str | os.PathLike[str], refiner: str | os.PathLike[
     if target.exists() and target.resolve() == source.resolve():
         raise WorldfmError(f"{source}: is the pipeline's own refiner/ already")
 
-    def fill(path: Path) -> None:
-        shutil.copytree(source, path)
-
-    if target.exists():
-        replace_folder(target, fill)
-    else:
-        tmp = target.with_name(f".{target.name}.tmp")
-        shutil.rmtree(tmp, ignore_errors=True)
-        try:
-            fill(tmp)
-            os.replace(tmp, target)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
+    replace_folder(target, lambda path: shutil.copytree(source, path))
     index[REFINER_DIR] = ["worldfm", "DetailRefiner"]
-    _write_index(folder, index)
+    write_index_json(folder, index)
     config = model.config
     entry = {
         "action": "attached",
@@ -105,14 +82,12 @@ def detach_refiner(pipeline: str | os.PathLike[str]) -> dict[str, Any]:
     target = folder / REFINER_DIR
     if not index.get(REFINER_DIR) and not target.exists():
         raise WorldfmError(f"{folder}: the pipeline has no refiner to remove")
-    name = None
+    name = None  # an unreadable refiner is removed all the same
     if target.is_dir():
-        try:
+        with contextlib.suppress(WorldfmError):
             name = DetailRefiner.from_pretrained(target).config.name
-        except WorldfmError:
-            name = None  # an unreadable refiner is removed all the same
     index[REFINER_DIR] = None
-    _write_index(folder, index)
+    write_index_json(folder, index)
     shutil.rmtree(target, ignore_errors=True)
     entry = {"action": "detached", "name": name, "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     note_change(

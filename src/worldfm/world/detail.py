@@ -17,6 +17,7 @@ not half restored. `tolerance` 0 turns the restore off (frames as decoded).
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 import torch
@@ -34,6 +35,15 @@ def check_detail_restore(value: object) -> float:
     if not 0 <= value <= 1:
         raise ConfigError(f"detail_restore must be in [0, 1] (0 = off), got {value!r}")
     return float(value)
+
+
+def check_detail_settings(settings: Any) -> None:
+    """Check the detail fields every world-model settings dataclass has (`detail_restore`, normalised
+    to a float in place, and `detail_refine`, a bool); ConfigError naming the field otherwise. Called
+    from those frozen dataclasses' `__post_init__`."""
+    object.__setattr__(settings, "detail_restore", check_detail_restore(settings.detail_restore))
+    if not isinstance(settings.detail_refine, bool):
+        raise ConfigError(f"detail_refine must be true or false, got {settings.detail_refine!r}")
 
 
 def restore_detail(

@@ -29,7 +29,7 @@ from worldfm.world.detail import restore_detail
 from worldfm.world.diffusion.conditioning import latent_frames_for
 from worldfm.world.diffusion.samplers import sample_seeds
 from worldfm.world.outputs import post_guard, watermark_videos
-from worldfm.world.pipeline_folder import MODEL_INDEX, read_pipeline_index, read_settings
+from worldfm.world.pipeline_folder import MODEL_INDEX, read_pipeline_index, read_settings, write_index_json  # noqa: F401  (MODEL_INDEX: re-exported)
 from worldfm.world.refiner import REFINER_DIR, check_refiner_fits, refine_detail
 
 FORMAT_VERSION = 1
@@ -535,8 +535,7 @@ class WorldPipeline(ABC):
             "fps": self.fps,
             "roll_frames": self.roll_frames,
         }
-        with atomic_file(folder / MODEL_INDEX) as tmp:
-            tmp.write_text(json.dumps(index, indent=2) + "\n")
+        write_index_json(folder, index)
         return folder
 
     @classmethod

@@ -29,16 +29,31 @@ def not_shipped(name: str, where: Path, family: str, needs: str) -> WorldfmError
     return WorldfmError(f"weights for world model {name!r} are not shipped yet (no {where}); {how}")
 
 
+def read_index_json(folder: Path) -> Any:
+    """The parsed `folder/model_index.json` (any JSON value; callers check its shape), or a
+    WorldfmError naming the file when it cannot be read or parsed."""
+    file = folder / MODEL_INDEX
+    try:
+        return json.loads(file.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise WorldfmError(f"{file}: unreadable ({exc.__class__.__name__}: {exc})") from exc
+
+
+def write_index_json(folder: Path, index: dict[str, Any]) -> None:
+    """Replace `folder/model_index.json` atomically with `index` (indented JSON)."""
+    from worldfm.tokenizers.pretrained import atomic_file
+
+    with atomic_file(folder / MODEL_INDEX) as tmp:
+        tmp.write_text(json.dumps(index, indent=2) + "\n")
+
+
 def read_pipeline_index(
     folder: Path, classes: tuple[str, ...], format_version: int, hint: str
 ) -> dict[str, Any]:
     """`folder/model_index.json` as a dict, checked: `_class_name` one of `classes` (else an error
     ending in `hint`, e.g. which loader reads other pipelines) and `_format_version` 1..format_version."""
     file = folder / MODEL_INDEX
-    try:
-        index = json.loads(file.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise WorldfmError(f"{file}: unreadable ({exc.__class__.__name__}: {exc})") from exc
+    index = read_index_json(folder)
     name = index.get("_class_name") if isinstance(index, dict) else None
     if name not in classes:
         raise WorldfmError(f"{file}: _class_name {name!r} is not one of {', '.join(classes)}; {hint}")

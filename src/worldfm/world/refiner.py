@@ -168,25 +168,22 @@ def check_refiner_fits(refiner: DetailRefiner, tokenizer: nn.Module) -> None:
     """WorldfmError unless `refiner` was trained behind `tokenizer`'s decoder (equal digests; a refiner
     without a recorded digest is not checked)."""
     want = refiner.config.decoder_digest
-    if want and want != decoder_digest(tokenizer):
+    if not want:
+        return
+    have = decoder_digest(tokenizer)
+    if want != have:
         raise WorldfmError(
             f"refiner {refiner.config.name!r} was trained behind decoder {want} of tokenizer "
-            f"{refiner.config.tokenizer!r}; this tokenizer's decoder is {decoder_digest(tokenizer)} "
+            f"{refiner.config.tokenizer!r}; this tokenizer's decoder is {have} "
             "(retrain the refiner behind it: worldfm train refiner, or detach it: "
             "worldfm predict attach-refiner PIPELINE --remove)"
         )
 
 
-def _to_unit(frames: np.ndarray) -> torch.Tensor:
-    """uint8 `(N, H, W, 3)` -> float `(N, 3, H, W)` in [-1, 1]."""
-    return (
-        torch.tensor(frames).permute(0, 3, 1, 2).float() / 127.5 - 1.0
-    )  # (a copy: inputs may be read-only views)
-
-
-def _to_uint8(x: torch.Tensor) -> np.ndarray:
-    """float `(N, 3, H, W)` in [-1, 1] -> uint8 `(N, H, W, 3)`."""
-    return ((x + 1.0) * 127.5).round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).numpy()
+def frames_to_unit(frames: np.ndarray) -> torch.Tensor:
+    """uint8 `(N, H, W, 3)` -> float `(N, 3, H, W)` in [-1, 1], the refiner's input layout (a copy:
+    inputs may be read-only views, e.g. a broadcast reference frame)."""
+    return torch.tensor(frames).permute(0, 3, 1, 2).float() / 127.5 - 1.0
 
 
 @torch.no_grad()
@@ -202,6 +199,8 @@ def refine_detail(
     decoded_ref and given_ref `(K, H, W, 3)` uint8 -> `(K, F, H, W, 3)` uint8. `tolerance` is the
     restore tolerance of the refiner's input; 0 = frames as decoded (no restore, no refiner), as for
     `restore_detail`. `chunk_frames` frames go through the network at a time (bounded memory)."""
+    from worldfm.video.transforms import tensor_to_frames
+
     restored = restore_detail(generated, decoded_ref, given_ref, tolerance)
     if check_detail_restore(tolerance) == 0 or generated.shape[1] == 0:
         return restored
@@ -209,16 +208,16 @@ def refine_detail(
     out = np.empty_like(generated)
     f = generated.shape[1]
     for j in range(generated.shape[0]):
-        ref_dec = _to_unit(decoded_ref[j : j + 1]).to(device)
-        ref_given = _to_unit(given_ref[j : j + 1]).to(device)
+        ref_dec = frames_to_unit(decoded_ref[j : j + 1]).to(device)
+        ref_given = frames_to_unit(given_ref[j : j + 1]).to(device)
         for lo in range(0, f, chunk_frames):
-            gen = _to_unit(generated[j, lo : lo + chunk_frames]).to(device)
+            gen = frames_to_unit(generated[j, lo : lo + chunk_frames]).to(device)
             n = gen.shape[0]
             y = refiner(
                 gen,
-                _to_unit(restored[j, lo : lo + chunk_frames]).to(device),
+                frames_to_unit(restored[j, lo : lo + chunk_frames]).to(device),
                 ref_dec.expand(n, -1, -1, -1),
                 ref_given.expand(n, -1, -1, -1),
             )
-            out[j, lo : lo + n] = _to_uint8(y.float().cpu())
+            out[j, lo : lo + n] = tensor_to_frames(y.transpose(0, 1))  # (3, n, H, W) -> (n, H, W, 3)
     return out

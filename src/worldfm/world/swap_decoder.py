@@ -56,17 +56,20 @@ def _decoder_parameters(model: Any) -> int:
 
 def replace_folder(target: Path, fill: Any) -> None:
     """Build the new folder beside `target` with `fill(path)`, then swap it in with renames (the old
-    folder is only removed once the new one is in place; on any error the old one stays)."""
+    folder, if there is one, is only removed once the new one is in place; on any error it stays)."""
     tag = secrets.token_hex(4)
     fresh = target.with_name(f".{target.name}.{tag}.tmp")
     old = target.with_name(f".{target.name}.{tag}.old")
+    had_old = target.exists()
     try:
         fill(fresh)
-        os.replace(target, old)
+        if had_old:
+            os.replace(target, old)
         try:
             os.replace(fresh, target)
         except OSError:
-            os.replace(old, target)
+            if had_old:
+                os.replace(old, target)
             raise
     finally:
         shutil.rmtree(fresh, ignore_errors=True)

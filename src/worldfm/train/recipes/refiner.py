@@ -46,9 +46,11 @@ from worldfm.train.recipes.run import (
     RECORD_NOTE,
     RunParts,
     data_line,
+    log_export,
     recipe_fields,
     record_json,
     run_training,
+    score_exported,
     scores_text,
     seeded_model,
     training_line,
@@ -210,12 +212,6 @@ def source_tokenizer(source: str) -> tuple[Any, str]:
     return tok.eval().requires_grad_(False), tok.config.name
 
 
-def _unit(frames: np.ndarray, device: torch.device) -> torch.Tensor:
-    """uint8 `(N, H, W, 3)` -> float `(N, 3, H, W)` in [-1, 1] on `device`."""
-    x = torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2).float() / 127.5 - 1.0
-    return x.to(device)
-
-
 class RefinerTask:
     """`TrainTask` for refiners: the frozen tokenizer's round trip of each clip, a conditioning length
     and target frames drawn per clip, L1 + MSE of the refined frames against the clip's own."""
@@ -254,7 +250,9 @@ class RefinerTask:
             dref.append(np.broadcast_to(decoded[b, k - 1], g.shape))
             gref.append(np.broadcast_to(frames[b, k - 1], g.shape))
             target.append(frames[b, ts])
-        return tuple(_unit(np.concatenate(x), device) for x in (gen, rest, dref, gref, target))
+        from worldfm.world.refiner import frames_to_unit
+
+        return tuple(frames_to_unit(np.concatenate(x)).to(device) for x in (gen, rest, dref, gref, target))
 
     def draw(self, frames: int, batch: int, generator: torch.Generator) -> list[tuple[int, list[int]]]:
         """Per clip of a `frames`-frame batch: k in 1 .. min(max_cond_frames, frames - 1) and
@@ -357,18 +355,14 @@ def export_refiner(
         **recipe_fields(recipe),
     }
     record = training_record(trainer, result, model.num_parameters(), {**head, "seed": recipe.train.seed})
-    if trainer.val_data is not None:
-        bs = trainer.config.val_batch_size or trainer.config.batch_size
-        loader = torch.utils.data.DataLoader(trainer.val_data, batch_size=bs)
-        batches = ({"video": b["video"].to(trainer.device)} for b in loader)
-        record["val_exported"] = trainer.task.validate(shipped, batches)
+    exported_scores = score_exported(trainer, shipped)
+    if exported_scores is not None:
+        record["val_exported"] = exported_scores
     model.save_pretrained(
         out_dir, dtype=recipe.export.dtype, model_card=_model_card(recipe, config, result, record)
     )
     write_text_atomic(out_dir / RECORD_FILE, record_json(record))
-    if log:
-        shown = ", ".join(f"{k} {v:.4g}" for k, v in record.get("val_exported", {}).items())
-        log(f"exported {config.name} ({recipe.export.dtype}) to {out_dir}" + (f": {shown}" if shown else ""))
+    log_export(log, config.name, recipe.export.dtype, out_dir, exported_scores)
     return out_dir
 
 

@@ -193,6 +193,27 @@ def write_text_atomic(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
+def score_exported(trainer: Trainer, model: nn.Module) -> dict[str, float] | None:
+    """The task's validation scores of `model` (the exported weights as they load back) on the
+    trainer's validation clips, batched as in training; None without validation data."""
+    if trainer.val_data is None:
+        return None
+    bs = trainer.config.val_batch_size or trainer.config.batch_size
+    loader = torch.utils.data.DataLoader(trainer.val_data, batch_size=bs)
+    with torch.no_grad():
+        batches = ({"video": b["video"].to(trainer.device)} for b in loader)
+        return trainer.task.validate(model.eval(), batches)
+
+
+def log_export(
+    log: Log | None, name: str, dtype: str, out_dir: Path, scores: Mapping[str, float] | None
+) -> None:
+    """Log "exported NAME (DTYPE) to DIR: scores" (the scores of the exported weights, when any)."""
+    if log:
+        shown = ", ".join(f"{k} {v:.4g}" for k, v in (scores or {}).items())
+        log(f"exported {name} ({dtype}) to {out_dir}" + (f": {shown}" if shown else ""))
+
+
 def scores_text(scores: Mapping[str, float] | None) -> str:
     """`"psnr 31.2, ssim 0.91"` (4 significant digits), or "not measured" when there are none."""
     return ", ".join(f"{k} {v:.4g}" for k, v in (scores or {}).items()) or "not measured"

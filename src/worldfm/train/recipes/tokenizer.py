@@ -50,9 +50,11 @@ from worldfm.train.recipes.run import (
     RunParts,
     data_line,
     init_line,
+    log_export,
     recipe_fields,
     record_json,
     run_training,
+    score_exported,
     scores_text,
     seeded_model,
     training_line,
@@ -355,20 +357,16 @@ def export_tokenizer(
         stats = {"latent_mean": mean, "latent_std": std}
     head = {"tokenizer": config.name, **recipe_fields(recipe), "seed": recipe.train.seed}
     record = training_record(trainer, result, model.num_parameters(), head, tail=stats)
-    if trainer.val_data is not None:
-        loader = torch.utils.data.DataLoader(trainer.val_data, batch_size=bs)
-        with torch.no_grad():
-            batches = ({"video": b["video"].to(trainer.device)} for b in loader)
-            record["val_exported"] = trainer.task.validate(shipped.eval(), batches)
+    exported_scores = score_exported(trainer, shipped)
+    if exported_scores is not None:
+        record["val_exported"] = exported_scores
     final = VideoTokenizer(config)
     final.load_state_dict(model.state_dict())
     final.save_pretrained(
         out_dir, dtype=recipe.export.dtype, model_card=_model_card(recipe, config, result, record)
     )
     write_text_atomic(out_dir / RECORD_FILE, record_json(record))
-    if log:
-        shown = ", ".join(f"{k} {v:.4g}" for k, v in record.get("val_exported", {}).items())
-        log(f"exported {config.name} ({recipe.export.dtype}) to {out_dir}" + (f": {shown}" if shown else ""))
+    log_export(log, config.name, recipe.export.dtype, out_dir, exported_scores)
     return out_dir
 
 

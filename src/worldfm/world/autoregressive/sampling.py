@@ -28,7 +28,7 @@ import torch
 from worldfm.errors import ConfigError
 from worldfm.world.autoregressive.decode import TokenStepper
 from worldfm.world.autoregressive.transformer import ARContext, ARTransformer
-from worldfm.world.detail import DEFAULT_DETAIL_RESTORE, check_detail_restore
+from worldfm.world.detail import DEFAULT_DETAIL_RESTORE, check_detail_settings
 
 Progress = Callable[[int, int], None]
 # (first latent frame of the window in the whole sequence, frames in the window) -> (cond, uncond or None)
@@ -62,9 +62,7 @@ class ARSamplingConfig:
         p = self.top_p
         if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0 < p <= 1:
             raise ConfigError(f"top_p must be a number in (0, 1] (1 = off), got {p!r}")
-        object.__setattr__(self, "detail_restore", check_detail_restore(self.detail_restore))
-        if not isinstance(self.detail_refine, bool):
-            raise ConfigError(f"detail_refine must be true or false, got {self.detail_refine!r}")
+        check_detail_settings(self)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -62,7 +62,7 @@ import numpy as np
 import torch
 
 from worldfm.errors import ConfigError
-from worldfm.world.detail import DEFAULT_DETAIL_RESTORE, check_detail_restore
+from worldfm.world.detail import DEFAULT_DETAIL_RESTORE, check_detail_settings
 from worldfm.world.diffusion.conditioning import Condition, frame_mask_from_counts, latent_frames_for
 from worldfm.world.diffusion.pretrained import resolve_pipeline_path
 from worldfm.world.diffusion.samplers import SAMPLERS, multiverse_noise, network_calls, sample
@@ -106,9 +106,7 @@ class SamplerConfig:
                 raise ConfigError(f"{key} must be a number >= 0, got {v!r}")
         if self.shift <= 0:
             raise ConfigError(f"shift must be > 0, got {self.shift!r}")
-        object.__setattr__(self, "detail_restore", check_detail_restore(self.detail_restore))
-        if not isinstance(self.detail_refine, bool):
-            raise ConfigError(f"detail_refine must be true or false, got {self.detail_refine!r}")
+        check_detail_settings(self)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
