@@ -58,9 +58,11 @@ def test_shipped_configs_parse() -> None:
     assert {p.stem for p in CONFIGS} >= {"refiner-predict-nano", "refiner-ar-nano"}
     for path in CONFIGS:
         recipe = load_refiner_recipe(path)
-        assert recipe.model.name == path.stem and recipe.tokenizer.source == path.stem.removeprefix(
-            "refiner-"
-        )
+        base, _, stage = path.stem.partition("-stage")  # a later stage ships under the same name
+        assert recipe.model.name == base and recipe.tokenizer.source == base.removeprefix("refiner-")
+        if stage:  # fine-tuned from the first stage on the world model's own samples
+            assert recipe.model.init_from == f"runs/{base}/export"
+            assert recipe.samples is not None and recipe.samples.pipeline == recipe.tokenizer.source
         assert {d.scenario for d in recipe.data.datasets} == {"objects", "robot", "driving"}
         assert "Launch" in path.read_text() and "attach-refiner" in path.read_text()
 

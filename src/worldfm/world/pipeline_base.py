@@ -191,6 +191,9 @@ class WorldPipeline(ABC):
         self.roll_frames = self._check_roll_frames(roll_frames)
         if refiner is not None:
             check_refiner_fits(refiner, tokenizer)
+        # Called with (generated, decoded_ref, given_ref) of every window before its detail restore:
+        # how refiner training collects a world model's own frames (`recipes.refiner_samples`).
+        self.restore_observer: Callable[[np.ndarray, np.ndarray, np.ndarray], None] | None = None
 
     # ----- family hooks -----
     @abstractmethod
@@ -252,6 +255,8 @@ class WorldPipeline(ABC):
         """Generated frames `(K, F, H, W, 3)` uint8 with the reference frame's detail: the learned
         refiner (`worldfm.world.refiner`) when the pipeline has one and `settings.detail_refine` is on,
         else the hand-made restore; `settings.detail_restore` 0 returns them as decoded either way."""
+        if self.restore_observer is not None:
+            self.restore_observer(generated, decoded_ref, given_ref)
         if self.refiner is not None and settings.detail_refine:
             return refine_detail(self.refiner, generated, decoded_ref, given_ref, settings.detail_restore)
         return restore_detail(generated, decoded_ref, given_ref, settings.detail_restore)

@@ -7,17 +7,27 @@ k - 1 is the reference, and frames k .. k + horizon - 1 as decoded (and as the d
 them) are the input, the clip's own frames the target. A world model's frames are such decoded frames
 of latents it generated, so the refiner applies behind any world model over the same tokenizer.
 
-A recipe file has six sections (unknown keys anywhere are a ConfigError naming them):
+With the optional `samples` section (`recipes.refiner_samples`), part of each batch comes instead
+from a bank of a world model's own sampled futures: the frames its tokenizer decoded from the latents
+it generated, against the true future. That is the refiner's input at run time, which round trips of
+true clips only approximate; `model.init_from` starts from an earlier refiner (e.g. one trained on
+round trips), which also hands frames on between the bank's rolling windows.
 
-    model:     {name: refiner-predict-nano, channels: 32, dilations: [1, 2, 4, 8, 1], tolerance: 0.1}
+A recipe file has six sections and an optional seventh (unknown keys anywhere are a ConfigError naming them):
+
+    model:     {name: refiner-predict-nano, channels: 32, dilations: [1, 2, 4, 8, 1], tolerance: 0.1,
+                init_from: runs/<earlier run>/export}   # init_from optional
     tokenizer: {source: predict-nano}   # a world-model pipeline (its tokenizer/), or a tokenizer tier/folder
+    samples:   {pipeline: predict-nano, clips: 900, val_clips: 48, ...}   # optional (refiner_samples.SamplesSpec)
     data:      {root, datasets: [...], clip_length, clip_step, val_episodes, workers}  (recipes/data.py)
     loss:      {l1: 1.0, mse: 1.0, targets_per_clip: 4, max_cond_frames: 17, horizon: 16}
     train:     TrainerConfig fields (max_steps, max_minutes, batch_size, lr, ...)
     export:    {dtype: float32}
 
 Validation scores the EMA refiner on the held-out clips at k = 1 and k = 9 over the whole horizon:
-PSNR (dB, pooled MSE) of the refined frames, of the restore alone, and the gain.
+PSNR (dB, pooled MSE) of the refined frames, of the restore alone, and the gain; with a validation
+bank of samples also `psnr_samples`, `psnr_samples_restore` and `gain_samples_db` on the world
+model's own frames of held-out episodes.
 
 `run_refiner_recipe` trains into `out/` (checkpoints, log.jsonl) and exports `out/export/`: the refiner
 folder (config with the tokenizer's name and decoder digest, weights, model card, training_record.json),
@@ -46,6 +56,7 @@ from worldfm.train.recipes.run import (
     RECORD_NOTE,
     RunParts,
     data_line,
+    init_line,
     log_export,
     recipe_fields,
     record_json,
@@ -55,6 +66,7 @@ from worldfm.train.recipes.run import (
     seeded_model,
     training_line,
     training_record,
+    warm_start,
     write_text_atomic,
 )
 from worldfm.train.trainer import Trainer, TrainerConfig, TrainResult
@@ -72,18 +84,21 @@ __all__ = [
     "source_tokenizer",
 ]
 
-SECTIONS = ("model", "tokenizer", "data", "loss", "train", "export")
+SECTIONS = ("model", "tokenizer", "samples", "data", "loss", "train", "export")
 VAL_COND_FRAMES = (1, 9)  # the conditioning lengths bench_predict tests
 
 
 @dataclass(frozen=True)
 class RefinerModelSpec:
-    """`model`: the refiner's name and architecture (`worldfm.world.refiner.RefinerConfig` fields)."""
+    """`model`: the refiner's name and architecture (`worldfm.world.refiner.RefinerConfig` fields);
+    `init_from` (optional): a refiner folder (e.g. an earlier run's `export/`) of the same architecture
+    and decoder to start from."""
 
     name: str = "refiner"
     channels: int = 32
     dilations: tuple[int, ...] = (1, 2, 4, 8, 1)
     tolerance: float = 0.1
+    init_from: str | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "dilations", tuple(self.dilations))
@@ -139,6 +154,14 @@ class RefinerLossSpec:
                 raise ConfigError(f"loss.{key} must be an integer >= 1, got {v!r}")
 
 
+def parse_samples(raw: Mapping[str, Any]) -> Any:
+    """The optional `samples` section -> `SamplesSpec`, or None when the recipe has none."""
+    from worldfm.train.recipes.common import build
+    from worldfm.train.recipes.refiner_samples import SamplesSpec
+
+    return build(SamplesSpec, raw, "samples") if raw else None
+
+
 @dataclass(frozen=True)
 class RefinerExportSpec:
     """`export`: weight dtype of the exported refiner (float32 by default: it is small)."""
@@ -157,6 +180,7 @@ class RefinerRecipe(RecipeMethods):
     SPECS: ClassVar[tuple[Callable[..., Any], ...]] = (
         RefinerModelSpec,
         RefinerTokenizerSpec,
+        parse_samples,
         parse_data,
         RefinerLossSpec,
         TrainerConfig,
@@ -165,6 +189,7 @@ class RefinerRecipe(RecipeMethods):
     REQUIRED: ClassVar[tuple[str, ...]] = ("tokenizer", "data")
     model: RefinerModelSpec
     tokenizer: RefinerTokenizerSpec
+    samples: Any  # refiner_samples.SamplesSpec | None
     data: DataSpec
     loss: RefinerLossSpec
     train: TrainerConfig
@@ -180,6 +205,16 @@ def parse_refiner_recipe(data: Mapping[str, Any], source: str | None = None) -> 
         raise ConfigError(
             f"data.clip_length must be >= 2 (a reference and a target), got {recipe.data.clip_length}"
         )
+    samples = recipe.samples
+    if samples is not None:
+        if samples.size != recipe.data.size:  # bank and clip examples share a batch
+            raise ConfigError(f"samples.size {samples.size} must equal the datasets' size {recipe.data.size}")
+        need = max(samples.cond_frames) + recipe.loss.horizon
+        if need > samples.episode_frames:
+            raise ConfigError(
+                f"samples.episode_frames must be >= the largest cond_frames + loss.horizon ({need}), "
+                f"got {samples.episode_frames}"
+            )
     return recipe
 
 
@@ -214,10 +249,44 @@ def source_tokenizer(source: str) -> tuple[Any, str]:
 
 class RefinerTask:
     """`TrainTask` for refiners: the frozen tokenizer's round trip of each clip, a conditioning length
-    and target frames drawn per clip, L1 + MSE of the refined frames against the clip's own."""
+    and target frames drawn per clip, L1 + MSE of the refined frames against the clip's own.
 
-    def __init__(self, tokenizer: nn.Module, loss: RefinerLossSpec, tolerance: float) -> None:
+    With a sample `bank` (`refiner_samples.SampleBank`), `bank_share` of each batch's clips are bank
+    clips instead (at least one), `targets_per_clip` frames drawn from each; `val_bank` adds the
+    samples' scores to validation."""
+
+    def __init__(
+        self,
+        tokenizer: nn.Module,
+        loss: RefinerLossSpec,
+        tolerance: float,
+        bank: Any = None,
+        bank_share: float = 0.0,
+        val_bank: Any = None,
+    ) -> None:
         self.tokenizer, self.spec, self.tolerance = tokenizer, loss, tolerance
+        self.bank, self.bank_share, self.val_bank = bank, bank_share, val_bank
+
+    def bank_examples(
+        self, bank: Any, picks: list[tuple[int, list[int]]], device: torch.device
+    ) -> tuple[torch.Tensor, ...]:
+        """`examples`' five tensors for `bank` picks `picks[b] = (bank clip, frame indices)`: each frame
+        with its own window's reference frame."""
+        from worldfm.world.detail import restore_detail
+        from worldfm.world.refiner import frames_to_unit
+
+        gen, dref, gref, target = bank.frames(picks)
+        rest = restore_detail(gen[:, None], dref, gref, self.tolerance)[:, 0]
+        return tuple(frames_to_unit(x).to(device) for x in (gen, rest, dref, gref, target))
+
+    def draw_bank(self, batch: int, generator: torch.Generator) -> list[tuple[int, list[int]]]:
+        """`batch` bank clips drawn at random, `targets_per_clip` frames of each."""
+        frames = self.bank.arrays["generated"].shape[1]
+        clips = torch.randint(len(self.bank), (batch,), generator=generator).tolist()
+        return [
+            (c, torch.randint(frames, (self.spec.targets_per_clip,), generator=generator).tolist())
+            for c in clips
+        ]
 
     @torch.no_grad()
     def roundtrip(self, video: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
@@ -271,9 +340,16 @@ class RefinerTask:
         self, model: nn.Module, batch: Any, step: int, generator: torch.Generator
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         video = batch["video"]
-        frames, decoded = self.roundtrip(video)
-        picks = self.draw(video.shape[2], video.shape[0], generator)
-        gen, rest, dref, gref, target = self.examples(frames, decoded, picks, video.device)
+        size = video.shape[0]
+        from_bank = 0 if self.bank is None else min(size, max(1, round(self.bank_share * size)))
+        parts = []
+        if from_bank < size:  # true clips through the tokenizer (the batch's first ones)
+            frames, decoded = self.roundtrip(video[: size - from_bank])
+            picks = self.draw(video.shape[2], size - from_bank, generator)
+            parts.append(self.examples(frames, decoded, picks, video.device))
+        if from_bank:
+            parts.append(self.bank_examples(self.bank, self.draw_bank(from_bank, generator), video.device))
+        gen, rest, dref, gref, target = (torch.cat(x) for x in zip(*parts, strict=True))
         pred = model(gen, rest, dref, gref).float()
         l1 = (pred - target).abs().mean()
         mse = ((pred - target) ** 2).mean()
@@ -306,13 +382,56 @@ class RefinerTask:
             clips += video.shape[0]
         if not count:
             return {"clips": float(clips)}
-        psnr = {k: 10 * math.log10(255.0**2 / max(v / count, 1e-12)) for k, v in sums.items()}
-        return {
+        psnr = {k: _psnr(v, count) for k, v in sums.items()}
+        scores = {
             "psnr": psnr["refined"],
             "psnr_restore": psnr["restore"],
             "gain_db": psnr["refined"] - psnr["restore"],
             "clips": float(clips),
         }
+        if self.val_bank is not None:
+            scores.update(self.validate_bank(model, next(iter(model.parameters())).device))
+        return scores
+
+    @torch.no_grad()
+    def validate_bank(self, model: nn.Module, device: torch.device) -> dict[str, float]:
+        """`psnr_samples`, `psnr_samples_restore`, `gain_samples_db`: as `validate` on the validation
+        bank's world-model frames (every frame of every clip)."""
+        sums = {"refined": 0.0, "restore": 0.0}
+        count = 0
+        frames = self.val_bank.arrays["generated"].shape[1]
+        for c in range(len(self.val_bank)):
+            gen, rest, dref, gref, target = self.bank_examples(
+                self.val_bank, [(c, list(range(frames)))], device
+            )
+            pred = model(gen, rest, dref, gref).float().clamp(-1, 1)
+            quantised = ((pred + 1) * 127.5).round() / 127.5 - 1
+            for name, x in (("refined", quantised), ("restore", rest)):
+                sums[name] += float((((x - target) * 127.5) ** 2).sum())
+            count += target.numel()
+        psnr = {k: _psnr(v, count) for k, v in sums.items()}
+        return {
+            "psnr_samples": psnr["refined"],
+            "psnr_samples_restore": psnr["restore"],
+            "gain_samples_db": psnr["refined"] - psnr["restore"],
+        }
+
+
+def _psnr(squared_error_sum: float, count: int) -> float:
+    """dB of a pooled squared error over `count` values (pixels 0..255)."""
+    return 10 * math.log10(255.0**2 / max(squared_error_sum / count, 1e-12))
+
+
+def _samples_line(spec: Any) -> str:
+    """The model card's line on the world-model samples, "" without them."""
+    if spec is None:
+        return ""
+    return (
+        f"- World-model samples: {spec.clips} futures (and {spec.val_clips} held out) sampled by "
+        f"`{spec.pipeline}` from the first {'/'.join(map(str, spec.cond_frames))} frames of simulated "
+        f"{', '.join(spec.scenarios)} episodes (seeds {spec.seed}..{spec.seed + len(spec.scenarios) - 1}, "
+        f"unseen in training), {spec.share:.0%} of each batch.\n"
+    )
 
 
 def _model_card(recipe: RefinerRecipe, config: Any, result: TrainResult, record: Mapping[str, Any]) -> str:
@@ -324,6 +443,8 @@ def _model_card(recipe: RefinerRecipe, config: Any, result: TrainResult, record:
         f"parameters, {config.channels} channels, dilations {list(config.dilations)} (receptive field "
         f"{config.receptive_field} px), trained behind the detail restore at tolerance {config.tolerance}.\n\n"
         + data_line(recipe.data, held_out=True)
+        + init_line(recipe.model.init_from)
+        + _samples_line(recipe.samples)
         + training_line(recipe, result, record, "clips")
         + f"- Held-out scores (EMA, exported {recipe.export.dtype} weights; k = 1 and 9, "
         f"{recipe.loss.horizon} frames): {scores}.\n\n" + RECORD_NOTE
@@ -366,6 +487,60 @@ def export_refiner(
     return out_dir
 
 
+def initial_refiner(source: str, tokenizer: nn.Module) -> Any:
+    """`model.init_from`'s refiner (eval mode), checked to have been trained behind `tokenizer`'s decoder."""
+    from worldfm.world.refiner import DetailRefiner, check_refiner_fits
+
+    try:
+        refiner = DetailRefiner.from_pretrained(source)
+        check_refiner_fits(refiner, tokenizer)
+    except (WorldfmError, OSError) as exc:
+        raise ConfigError(f"model.init_from {source!r}: {exc}") from None
+    return refiner
+
+
+def sample_banks(
+    recipe: RefinerRecipe,
+    tokenizer: nn.Module,
+    initial: Any,
+    folder: Path,
+    rank: int,
+    say: Callable[[str], None] | None,
+) -> tuple[Any, Any]:
+    """(training, validation) banks of `recipe.samples` (`refiner_samples.build_sample_bank`): rank 0
+    builds them (or reads them back), the other ranks read them after it. The pipeline's network
+    samples; its tokenizer must be the recipe's; `initial` (or the restore) hands frames on between
+    windows."""
+    from worldfm.train.recipes.refiner_samples import build_sample_bank
+    from worldfm.world.load import load_world_pipeline
+    from worldfm.world.refiner import decoder_digest
+
+    spec = recipe.samples
+    try:
+        pipeline = load_world_pipeline(spec.pipeline, guardrail="off", watermark=False)
+    except WorldfmError as exc:
+        raise ConfigError(f"samples.pipeline {spec.pipeline!r}: {exc}") from None
+    if decoder_digest(pipeline.tokenizer) != decoder_digest(tokenizer) or not torch.equal(
+        torch.cat([p.detach().flatten().float() for p in pipeline.tokenizer.encoder.parameters()]),
+        torch.cat([p.detach().flatten().float() for p in tokenizer.encoder.parameters()]),
+    ):
+        raise ConfigError(
+            f"samples.pipeline {spec.pipeline!r} works over another tokenizer than tokenizer.source "
+            f"{recipe.tokenizer.source!r}"
+        )
+    pipeline.refiner = initial
+    handoff = f"refiner {recipe.model.init_from}" if initial is not None else "restore"
+    banks = []
+    for turn in (0, 1):  # rank 0 builds, then the others read what it wrote
+        if (rank == 0) == (turn == 0):
+            banks = [
+                build_sample_bank(spec, pipeline, folder, recipe.loss.horizon, handoff, split, log=say)
+                for split in ("train", "val")
+            ]
+        wdist.barrier()
+    return banks[0], banks[1]
+
+
 def run_refiner_recipe(
     recipe: RefinerRecipe,
     out: str | os.PathLike[str],
@@ -393,19 +568,39 @@ def run_refiner_recipe(
         model = seeded_model(
             lambda: DetailRefiner(recipe.model.config(tok_name, digest)), recipe.train.seed, info.rank
         )
-        fingerprint = {
+        fingerprint: dict[str, Any] = {
             "model": recipe.model.config(tok_name, digest).to_dict(),
             "data": recipe.data,
             "loss": recipe.loss,
         }
+        initial = None
+        if recipe.model.init_from is not None:
+            initial = initial_refiner(recipe.model.init_from, tokenizer)
+            warm_start(model, initial.state_dict(), recipe.model.init_from)
+            # (absent otherwise: earlier runs keep resuming)
+            fingerprint["init_from"] = recipe.model.init_from
+            if say:
+                say(f"initial refiner weights from {recipe.model.init_from}")
+        banks: tuple[Any, Any] = (None, None)
+        if recipe.samples is not None:
+            banks = sample_banks(recipe, tokenizer, initial, out / "samples", info.rank, say)
+            fingerprint["samples"] = recipe.samples.to_dict()
         banner = (
             f"{recipe.model.name}: {model.num_parameters():,} parameters behind {tok_name} (decoder "
             f"{digest}); {len(train_clips)} training clips, {len(val_clips) if val_clips is not None else 0} "
             f"validation clips of {recipe.data.clip_length} frames at {recipe.data.size}px"
+            + (f"; world-model samples: {len(banks[0])} training clips" if banks[0] is not None else "")
         )
         return RunParts(
             model,
-            RefinerTask(tokenizer, recipe.loss, recipe.model.tolerance),
+            RefinerTask(
+                tokenizer,
+                recipe.loss,
+                recipe.model.tolerance,
+                bank=banks[0],
+                bank_share=recipe.samples.share if recipe.samples is not None else 0.0,
+                val_bank=banks[1],
+            ),
             train_clips,
             val_clips,
             to_plain(fingerprint),
