@@ -13,8 +13,9 @@ generated frame,
 
 and returns a correction added to the restored frame. Its last layer starts at zero, so an untrained
 refiner is exactly the restore. It is trained on true future frames through its tokenizer
-(`worldfm train refiner`, `worldfm.train.recipes.refiner`) and rides in a world-model pipeline folder
-as `refiner/` (`worldfm predict attach-refiner`), which then uses it in place of the hand-made restore.
+(`worldfm train refiner`, `worldfm.train.recipes.refiner`), optionally then on a world model's own
+sampled futures (the recipe's `samples` section), and rides in a world-model pipeline folder as
+`refiner/` (`worldfm predict attach-refiner`), which then uses it in place of the hand-made restore.
 
 A refiner only fits the decoder it was trained behind: its config records that decoder's weight
 digest, and attaching it to a pipeline with another decoder is refused.
