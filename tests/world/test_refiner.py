@@ -181,10 +181,12 @@ def _folder_bytes(folder: Path) -> dict[str, bytes]:
 
 def test_attach_and_detach(pipe: WorldPipeline, tmp_path: Path) -> None:
     folder = pipe.save_pretrained(tmp_path / "p", dtype="float32")
+    (folder / "README.md").write_text("# card\n")
     tok = VideoTokenizer.from_pretrained(folder / "tokenizer")
     source = _trained(tok, seed=4).save_pretrained(tmp_path / "r")
     report = attach_refiner(folder, source)
     assert report["action"] == "attached" and report["decoder_digest"] == decoder_digest(tok)
+    assert f"as `refiner/` from `{source}`" in (folder / "README.md").read_text()  # which one, in the card
     loaded = type(pipe).from_pretrained(folder, guardrail="off")
     assert loaded.refiner is not None
     # attaching again replaces it

@@ -140,7 +140,9 @@ def refiner(
     as_json: AsJson = False,
 ) -> None:
     """Train a detail refiner behind a world model's tokenizer and export it to OUT/export (also under
-    torchrun); `worldfm predict attach-refiner PIPELINE --refiner OUT/export` puts it to use."""
+    torchrun): on true clips through the tokenizer, and with a `samples` section also on a world
+    model's own sampled futures (built first into OUT/samples, resumable);
+    `worldfm predict attach-refiner PIPELINE --refiner OUT/export` puts it to use."""
     from worldfm.train.recipes.refiner import load_refiner_recipe, run_refiner_recipe
 
     _run(load_refiner_recipe, run_refiner_recipe, config, out, resume, device, as_json,

@@ -69,8 +69,9 @@ def attach_refiner(pipeline: str | os.PathLike[str], refiner: str | os.PathLike[
         CHANGES_KEY,
         entry,
         f"\nDetail refiner `{config.name}` ({entry['parameters']:,} parameters, trained behind this "
-        f"pipeline's tokenizer decoder {config.decoder_digest}) attached on {entry['at'][:10]} as `refiner/`: "
-        "it replaces the hand-made detail restore (`detail_refine` false turns it off).\n",
+        f"pipeline's tokenizer decoder {config.decoder_digest}) attached on {entry['at'][:10]} as `refiner/` "
+        f"from `{entry['source']}` (replacing any earlier one): it replaces the hand-made detail restore "
+        "(`detail_refine` false turns it off).\n",
     )
     return {"pipeline": str(folder), **entry}
 
