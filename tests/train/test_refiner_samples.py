@@ -101,9 +101,12 @@ def test_bank_holds_the_frames_the_pipeline_decoded(tmp_path: Path, monkeypatch:
     assert again is not None and all(np.array_equal(again.arrays[k], bank.arrays[k]) for k in bank.arrays)
     with pytest.raises(AssertionError, match="sampled again"):  # made by something else: made again
         build_sample_bank(s, pipe, tmp_path, horizon=4, handoff="refiner x")
-    (tmp_path / "train-0000.npz").write_bytes(b"cut short")
-    with pytest.raises(AssertionError, match="sampled again"):
-        build_sample_bank(s, pipe, tmp_path, horizon=4, handoff="restore")
+    chunk = tmp_path / "train-0000.npz"
+    whole = chunk.read_bytes()
+    for broken in (b"cut short", whole[: len(whole) // 2]):  # not an archive; a truncated one
+        chunk.write_bytes(broken)
+        with pytest.raises(AssertionError, match="sampled again"):
+            build_sample_bank(s, pipe, tmp_path, horizon=4, handoff="restore")
 
 
 def test_rolling_windows_record_each_window_reference(tmp_path: Path) -> None:

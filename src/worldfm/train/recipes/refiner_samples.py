@@ -23,6 +23,7 @@ import hashlib
 import json
 import math
 import os
+import zipfile
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -243,7 +244,7 @@ def _read_chunk(path: Path, fingerprint: str) -> dict[str, np.ndarray] | None:
             if str(data["fingerprint"]) != fingerprint:
                 return None
             return {k: data[k] for k in BANK_KEYS}
-    except (OSError, KeyError, ValueError):
+    except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile):
         return None  # unreadable (e.g. cut short): made again
 
 
