@@ -155,14 +155,20 @@ class DetailRefiner(nn.Module):
         return load_model_weights(cls(config), folder).eval()  # type: ignore[return-value]
 
 
-def decoder_digest(tokenizer: nn.Module) -> str:
-    """sha256 (hex, first 16 digits) of a `VideoTokenizer`'s decoder weights rounded to bfloat16 (the
-    shipped precision), in state-dict order: the identity of the decoder a refiner was trained behind."""
+def weights_digest(module: nn.Module, dtype: torch.dtype = torch.float32) -> str:
+    """sha256 (hex, first 16 digits) of `module`'s state dict (names and tensors cast to `dtype`), in
+    state-dict order: the identity of a set of weights."""
     h = hashlib.sha256()
-    for key, value in tokenizer.decoder.state_dict().items():
+    for key, value in module.state_dict().items():
         h.update(key.encode())
-        h.update(value.detach().to("cpu", torch.bfloat16).view(torch.int16).numpy().tobytes())
+        h.update(value.detach().to("cpu", dtype).reshape(-1).view(torch.uint8).numpy().tobytes())
     return h.hexdigest()[:16]
+
+
+def decoder_digest(tokenizer: nn.Module) -> str:
+    """`weights_digest` of a `VideoTokenizer`'s decoder rounded to bfloat16 (the shipped precision):
+    the identity of the decoder a refiner was trained behind."""
+    return weights_digest(tokenizer.decoder, torch.bfloat16)
 
 
 def check_refiner_fits(refiner: DetailRefiner, tokenizer: nn.Module) -> None:

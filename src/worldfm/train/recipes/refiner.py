@@ -49,8 +49,9 @@ from torch import nn
 
 from worldfm.errors import ConfigError, WorldfmError
 from worldfm.train import distributed as wdist
-from worldfm.train.recipes.common import RecipeMethods, check_export_dtype, load_recipe, to_plain
+from worldfm.train.recipes.common import RecipeMethods, build, check_export_dtype, load_recipe, to_plain
 from worldfm.train.recipes.data import DataSpec, build_clip_data, ensure_datasets, parse_data
+from worldfm.train.recipes.refiner_samples import SampleBank, SamplesSpec, build_sample_bank
 from worldfm.train.recipes.run import (
     RECORD_FILE,
     RECORD_NOTE,
@@ -154,11 +155,8 @@ class RefinerLossSpec:
                 raise ConfigError(f"loss.{key} must be an integer >= 1, got {v!r}")
 
 
-def parse_samples(raw: Mapping[str, Any]) -> Any:
+def parse_samples(raw: Mapping[str, Any]) -> SamplesSpec | None:
     """The optional `samples` section -> `SamplesSpec`, or None when the recipe has none."""
-    from worldfm.train.recipes.common import build
-    from worldfm.train.recipes.refiner_samples import SamplesSpec
-
     return build(SamplesSpec, raw, "samples") if raw else None
 
 
@@ -189,7 +187,7 @@ class RefinerRecipe(RecipeMethods):
     REQUIRED: ClassVar[tuple[str, ...]] = ("tokenizer", "data")
     model: RefinerModelSpec
     tokenizer: RefinerTokenizerSpec
-    samples: Any  # refiner_samples.SamplesSpec | None
+    samples: SamplesSpec | None
     data: DataSpec
     loss: RefinerLossSpec
     train: TrainerConfig
@@ -260,24 +258,36 @@ class RefinerTask:
         tokenizer: nn.Module,
         loss: RefinerLossSpec,
         tolerance: float,
-        bank: Any = None,
+        bank: SampleBank | None = None,
         bank_share: float = 0.0,
-        val_bank: Any = None,
+        val_bank: SampleBank | None = None,
     ) -> None:
         self.tokenizer, self.spec, self.tolerance = tokenizer, loss, tolerance
         self.bank, self.bank_share, self.val_bank = bank, bank_share, val_bank
 
-    def bank_examples(
-        self, bank: Any, picks: list[tuple[int, list[int]]], device: torch.device
+    def unit_examples(
+        self,
+        generated: np.ndarray,
+        decoded_ref: np.ndarray,
+        given_ref: np.ndarray,
+        target: np.ndarray,
+        device: torch.device,
     ) -> tuple[torch.Tensor, ...]:
-        """`examples`' five tensors for `bank` picks `picks[b] = (bank clip, frame indices)`: each frame
-        with its own window's reference frame."""
+        """uint8 frames `(N, H, W, 3)`, each with its own reference frame -> (generated, restored,
+        decoded_ref, given_ref, target), each `(N, 3, H, W)` in [-1, 1] on `device`; the restore at the
+        task's tolerance (frames are independent in it)."""
         from worldfm.world.detail import restore_detail
         from worldfm.world.refiner import frames_to_unit
 
-        gen, dref, gref, target = bank.frames(picks)
-        rest = restore_detail(gen[:, None], dref, gref, self.tolerance)[:, 0]
-        return tuple(frames_to_unit(x).to(device) for x in (gen, rest, dref, gref, target))
+        rest = restore_detail(generated[:, None], decoded_ref, given_ref, self.tolerance)[:, 0]
+        return tuple(frames_to_unit(x).to(device) for x in (generated, rest, decoded_ref, given_ref, target))
+
+    def bank_examples(
+        self, bank: SampleBank, picks: list[tuple[int, list[int]]], device: torch.device
+    ) -> tuple[torch.Tensor, ...]:
+        """`examples`' five tensors for `bank` picks `picks[b] = (bank clip, frame indices)`: each frame
+        with its own window's reference frame."""
+        return self.unit_examples(*bank.frames(picks), device)
 
     def draw_bank(self, batch: int, generator: torch.Generator) -> list[tuple[int, list[int]]]:
         """`batch` bank clips drawn at random, `targets_per_clip` frames of each."""
@@ -306,22 +316,15 @@ class RefinerTask:
         device: torch.device,
     ) -> tuple[torch.Tensor, ...]:
         """(generated, restored, decoded_ref, given_ref, target), each `(N, 3, H, W)` in [-1, 1], for
-        `picks[b] = (k, target frame indices)` of clip b."""
-        from worldfm.world.detail import restore_detail
-
-        gen, rest, dref, gref, target = [], [], [], [], []
+        `picks[b] = (k, target frame indices)` of clip b: its frame k - 1 is every target's reference."""
+        gen, dref, gref, target = [], [], [], []
         for b, (k, ts) in enumerate(picks):
             g = decoded[b, ts]
-            rest.append(
-                restore_detail(g[None], decoded[b, k - 1][None], frames[b, k - 1][None], self.tolerance)[0]
-            )
             gen.append(g)
             dref.append(np.broadcast_to(decoded[b, k - 1], g.shape))
             gref.append(np.broadcast_to(frames[b, k - 1], g.shape))
             target.append(frames[b, ts])
-        from worldfm.world.refiner import frames_to_unit
-
-        return tuple(frames_to_unit(np.concatenate(x)).to(device) for x in (gen, rest, dref, gref, target))
+        return self.unit_examples(*(np.concatenate(x) for x in (gen, dref, gref, target)), device)
 
     def draw(self, frames: int, batch: int, generator: torch.Generator) -> list[tuple[int, list[int]]]:
         """Per clip of a `frames`-frame batch: k in 1 .. min(max_cond_frames, frames - 1) and
@@ -373,22 +376,11 @@ class RefinerTask:
                     continue
                 ts = list(range(k, min(k + self.spec.horizon, t)))
                 picks = [(k, ts)] * video.shape[0]
-                gen, rest, dref, gref, target = self.examples(frames, decoded, picks, video.device)
-                pred = model(gen, rest, dref, gref).float().clamp(-1, 1)
-                quantised = ((pred + 1) * 127.5).round() / 127.5 - 1  # the uint8 frames it hands out
-                for name, x in (("refined", quantised), ("restore", rest)):
-                    sums[name] += float((((x - target) * 127.5) ** 2).sum())
-                count += target.numel()
+                count += _add_errors(sums, model, self.examples(frames, decoded, picks, video.device))
             clips += video.shape[0]
         if not count:
             return {"clips": float(clips)}
-        psnr = {k: _psnr(v, count) for k, v in sums.items()}
-        scores = {
-            "psnr": psnr["refined"],
-            "psnr_restore": psnr["restore"],
-            "gain_db": psnr["refined"] - psnr["restore"],
-            "clips": float(clips),
-        }
+        scores = {**_psnr_scores(sums, count), "clips": float(clips)}
         if self.val_bank is not None:
             scores.update(self.validate_bank(model, next(iter(model.parameters())).device))
         return scores
@@ -401,25 +393,32 @@ class RefinerTask:
         count = 0
         frames = self.val_bank.arrays["generated"].shape[1]
         for c in range(len(self.val_bank)):
-            gen, rest, dref, gref, target = self.bank_examples(
-                self.val_bank, [(c, list(range(frames)))], device
-            )
-            pred = model(gen, rest, dref, gref).float().clamp(-1, 1)
-            quantised = ((pred + 1) * 127.5).round() / 127.5 - 1
-            for name, x in (("refined", quantised), ("restore", rest)):
-                sums[name] += float((((x - target) * 127.5) ** 2).sum())
-            count += target.numel()
-        psnr = {k: _psnr(v, count) for k, v in sums.items()}
-        return {
-            "psnr_samples": psnr["refined"],
-            "psnr_samples_restore": psnr["restore"],
-            "gain_samples_db": psnr["refined"] - psnr["restore"],
-        }
+            examples = self.bank_examples(self.val_bank, [(c, list(range(frames)))], device)
+            count += _add_errors(sums, model, examples)
+        return _psnr_scores(sums, count, "_samples")
 
 
-def _psnr(squared_error_sum: float, count: int) -> float:
-    """dB of a pooled squared error over `count` values (pixels 0..255)."""
-    return 10 * math.log10(255.0**2 / max(squared_error_sum / count, 1e-12))
+def _add_errors(sums: dict[str, float], model: nn.Module, examples: tuple[torch.Tensor, ...]) -> int:
+    """Add to `sums` the squared errors (pixels 0..255) against the target of the refined frames (as
+    the uint8 frames a pipeline hands out: "refined") and of the restore alone ("restore"); returns
+    the number of values counted."""
+    gen, rest, dref, gref, target = examples
+    pred = model(gen, rest, dref, gref).float().clamp(-1, 1)
+    quantised = ((pred + 1) * 127.5).round() / 127.5 - 1  # the uint8 frames it hands out
+    for name, x in (("refined", quantised), ("restore", rest)):
+        sums[name] += float((((x - target) * 127.5) ** 2).sum())
+    return target.numel()
+
+
+def _psnr_scores(sums: dict[str, float], count: int, suffix: str = "") -> dict[str, float]:
+    """PSNR (dB) of `_add_errors` sums pooled over `count` values: `psnr{suffix}`,
+    `psnr{suffix}_restore` and the gain `gain{suffix}_db` = refined - restore."""
+    psnr = {k: 10 * math.log10(255.0**2 / max(v / count, 1e-12)) for k, v in sums.items()}
+    return {
+        f"psnr{suffix}": psnr["refined"],
+        f"psnr{suffix}_restore": psnr["restore"],
+        f"gain{suffix}_db": psnr["refined"] - psnr["restore"],
+    }
 
 
 def _samples_line(spec: Any) -> str:
@@ -506,24 +505,26 @@ def sample_banks(
     folder: Path,
     rank: int,
     say: Callable[[str], None] | None,
-) -> tuple[Any, Any]:
+) -> tuple[SampleBank | None, SampleBank | None]:
     """(training, validation) banks of `recipe.samples` (`refiner_samples.build_sample_bank`): rank 0
     builds them (or reads them back), the other ranks read them after it. The pipeline's network
     samples; its tokenizer must be the recipe's; `initial` (or the restore) hands frames on between
     windows."""
-    from worldfm.train.recipes.refiner_samples import build_sample_bank
     from worldfm.world.load import load_world_pipeline
     from worldfm.world.refiner import decoder_digest
+    from worldfm.world.swap_decoder import check_same_latents
 
     spec = recipe.samples
     try:
         pipeline = load_world_pipeline(spec.pipeline, guardrail="off", watermark=False)
     except WorldfmError as exc:
         raise ConfigError(f"samples.pipeline {spec.pipeline!r}: {exc}") from None
-    if decoder_digest(pipeline.tokenizer) != decoder_digest(tokenizer) or not torch.equal(
-        torch.cat([p.detach().flatten().float() for p in pipeline.tokenizer.encoder.parameters()]),
-        torch.cat([p.detach().flatten().float() for p in tokenizer.encoder.parameters()]),
-    ):
+    try:  # the same latents (config, encoder, quantiser) and the same decoder
+        check_same_latents(tokenizer, pipeline.tokenizer, spec.pipeline)
+        same = decoder_digest(pipeline.tokenizer) == decoder_digest(tokenizer)
+    except WorldfmError:
+        same = False
+    if not same:
         raise ConfigError(
             f"samples.pipeline {spec.pipeline!r} works over another tokenizer than tokenizer.source "
             f"{recipe.tokenizer.source!r}"
@@ -581,7 +582,7 @@ def run_refiner_recipe(
             fingerprint["init_from"] = recipe.model.init_from
             if say:
                 say(f"initial refiner weights from {recipe.model.init_from}")
-        banks: tuple[Any, Any] = (None, None)
+        banks: tuple[SampleBank | None, SampleBank | None] = (None, None)
         if recipe.samples is not None:
             banks = sample_banks(recipe, tokenizer, initial, out / "samples", info.rank, say)
             fingerprint["samples"] = recipe.samples.to_dict()

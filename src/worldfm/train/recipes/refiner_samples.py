@@ -30,7 +30,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
 from worldfm.errors import ConfigError
 
@@ -178,12 +177,10 @@ def _fingerprint(spec: SamplesSpec, pipeline_digest: str, handoff: str, horizon:
 
 
 def network_digest(pipeline: Any) -> str:
-    """sha256 (first 16 hex digits) of the world-model network's weights: what the bank was sampled from."""
-    h = hashlib.sha256()
-    for key, value in pipeline.transformer.state_dict().items():
-        h.update(key.encode())
-        h.update(value.detach().to("cpu", torch.float32).numpy().tobytes())
-    return h.hexdigest()[:16]
+    """`weights_digest` of the world-model network (float32): what the bank was sampled from."""
+    from worldfm.world.refiner import weights_digest
+
+    return weights_digest(pipeline.transformer)
 
 
 def sample_clip(pipeline: Any, job: SampleJob, horizon: int, spec: SamplesSpec) -> dict[str, np.ndarray]:
