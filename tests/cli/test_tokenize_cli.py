@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from worldfm.cli import tokenize
 from worldfm.tokenizers import EncodedVideo, TokenizerConfig, VideoTokenizer
 from worldfm.train.recipes.run import warm_start
-from worldfm.train.recipes.tokenizer import added_decoder_blocks
+from worldfm.train.recipes.tokenizer import added_blocks
 from worldfm.video.io import probe_video, read_video, write_video
 
 runner = CliRunner()
@@ -179,7 +179,7 @@ def test_swap_decoder(models: dict[str, Path], tmp_path: Path) -> None:
     old = VideoTokenizer.from_pretrained(models["continuous"])
     old.save_pretrained(pipeline / "tokenizer")
     grown = VideoTokenizer(old.config.replace(decoder_depth=2))
-    warm_start(grown, old.state_dict(), "old", added_decoder_blocks(old.config, grown.config, "old"))
+    warm_start(grown, old.state_dict(), "old", added_blocks(old.config, grown.config, "old"))
     grown.save_pretrained(tmp_path / "grown")
     result = runner.invoke(
         root, ["tokenize", "swap-decoder", str(pipeline), "--tokenizer", str(tmp_path / "grown"), "--json"]

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 import shutil
 from pathlib import Path
 from typing import Any
@@ -102,11 +103,17 @@ def test_shipped_configs_parse() -> None:
         "predict-nano-stage2",
         "predict-nano-stage3",
         "predict-nano-stage4",
+        "predict-nano-stage5",
         "predict-super",
     }
-    # Each stage starts from an earlier stage's export; stage 4 from the shipped stage 2 (stage 3,
-    # plain further training, was not shipped).
-    starts = {"2": "predict-nano", "3": "predict-nano-stage2", "4": "predict-nano-stage2"}
+    # Each stage starts from an earlier stage's export; stages 4 and 5 from the shipped stage 2
+    # (stage 3, plain further training, and stage 4 were not shipped).
+    starts = {
+        "2": "predict-nano",
+        "3": "predict-nano-stage2",
+        "4": "predict-nano-stage2",
+        "5": "predict-nano-stage2",
+    }
     for path in CONFIGS:
         recipe = load_predict_recipe(path)
         tier, _, stage = path.stem.removesuffix("-gpu").partition("-stage")
@@ -119,7 +126,7 @@ def test_shipped_configs_parse() -> None:
         text = path.read_text()
         assert "Launch" in text and "worldfm train predict" in text
         tok = recipe.tokenizer.path  # a shipped tier name, or runs/<tokenizer tier>/export
-        tok = (tok.split("/")[1] if "/" in tok else tok).removesuffix("-stage2")
+        tok = re.sub(r"-stage\d+$", "", tok.split("/")[1] if "/" in tok else tok)
         recipe.dit_config(__import__("worldfm.tokenizers", fromlist=["x"]).get_tokenizer_config(tok), 4)
 
 

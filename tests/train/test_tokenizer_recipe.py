@@ -204,7 +204,7 @@ def test_decoder_only_stage_keeps_the_latents(tmp_path: Path, sim_root: Path) ->
     reconstructions, trains the decoder only, and exports the source's encoder and latent statistics."""
     from worldfm.tokenizers import VideoTokenizer
     from worldfm.train.recipes.run import warm_start
-    from worldfm.train.recipes.tokenizer import added_decoder_blocks, run_tokenizer_recipe
+    from worldfm.train.recipes.tokenizer import added_blocks, run_tokenizer_recipe
 
     first = run_tokenizer_recipe(parse_tokenizer_recipe(tiny_recipe(sim_root, max_steps=2)), tmp_path / "s1")
     start = VideoTokenizer.from_pretrained(first["export"])
@@ -213,7 +213,7 @@ def test_decoder_only_stage_keeps_the_latents(tmp_path: Path, sim_root: Path) ->
     recipe = parse_tokenizer_recipe(stage)
 
     grown = VideoTokenizer(recipe.tokenizer_config())
-    new = added_decoder_blocks(start.config, grown.config, "s1")
+    new = added_blocks(start.config, grown.config, "s1")
     assert new == ["decoder.blocks.0.1.", "decoder.blocks.1.1."]
     warm_start(grown, start.state_dict(), "s1", new_prefixes=new)
     video = torch.rand(1, 3, 9, 32, 32, generator=torch.Generator().manual_seed(0)) * 2 - 1
@@ -237,6 +237,45 @@ def test_decoder_only_stage_keeps_the_latents(tmp_path: Path, sim_root: Path) ->
     )
     with pytest.raises(ConfigError, match="can add blocks, not remove them"):
         run_tokenizer_recipe(parse_tokenizer_recipe(shallow), tmp_path / "s3")
+
+
+def test_deeper_encoder_stage_starts_from_the_source(tmp_path: Path, sim_root: Path) -> None:
+    """overrides.depth above the source's: the added encoder blocks start as the identity (same
+    latents and reconstructions as the source), then train with the rest; a frozen deeper encoder
+    and a shallower one are refused before any training."""
+    from worldfm.tokenizers import VideoTokenizer
+    from worldfm.train.recipes.run import warm_start
+    from worldfm.train.recipes.tokenizer import added_blocks, run_tokenizer_recipe
+
+    first = run_tokenizer_recipe(parse_tokenizer_recipe(tiny_recipe(sim_root, max_steps=2)), tmp_path / "s1")
+    start = VideoTokenizer.from_pretrained(first["export"])
+    stage = edit(tiny_recipe(sim_root, max_steps=2, lr=1e-2), "model.init_from", str(first["export"]))
+    stage = edit(edit(stage, "model.overrides.depth", 2), "model.overrides.decoder_depth", 1)
+    recipe = parse_tokenizer_recipe(stage)
+
+    grown = VideoTokenizer(recipe.tokenizer_config())
+    new = added_blocks(start.config, grown.config, "s1")
+    assert new == ["encoder.blocks.0.1.", "encoder.blocks.1.1."]
+    warm_start(grown, start.state_dict(), "s1", new_prefixes=new)
+    video = torch.rand(1, 3, 9, 32, 32, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    with torch.no_grad():
+        assert torch.equal(grown.eval().encode(video), start.encode(video))
+        assert torch.equal(grown(video).reconstruction, start(video).reconstruction)
+
+    done = VideoTokenizer.from_pretrained(run_tokenizer_recipe(recipe, tmp_path / "s2")["export"])
+    assert done.config.depth == 2 and done.config.blocks_per_decoder_level == 1
+    after = done.state_dict()
+    assert any(after[k].abs().sum() > 0 for k in after if k.startswith("encoder.blocks.0.1.conv2."))
+    assert not torch.equal(done.encode(video), start.encode(video))  # the encoder trained
+
+    frozen = parse_tokenizer_recipe(edit(stage, "model.freeze", ["encoder"]))
+    with pytest.raises(ConfigError, match=r"deeper encoder .* would stay the identity"):
+        run_tokenizer_recipe(frozen, tmp_path / "s3")
+    shallow = edit(stage, "model.init_from", str(tmp_path / "s2" / "export"))
+    with pytest.raises(ConfigError, match=r"2 encoder blocks per level; .* not remove them \(depth 1\)"):
+        run_tokenizer_recipe(
+            parse_tokenizer_recipe(edit(shallow, "model.overrides.depth", 1)), tmp_path / "s4"
+        )
 
 
 @pytest.mark.parametrize(

@@ -14,7 +14,7 @@ from worldfm.errors import WorldfmError
 from worldfm.tokenizers import VideoTokenizer
 from worldfm.tokenizers.pretrained import SHIPPED_WEIGHTS_DIR
 from worldfm.train.recipes.run import warm_start
-from worldfm.train.recipes.tokenizer import added_decoder_blocks
+from worldfm.train.recipes.tokenizer import added_blocks
 from worldfm.world.attach_refiner import detach_refiner
 from worldfm.world.swap_decoder import swap_decoder
 
@@ -27,9 +27,7 @@ def _retrained(source: VideoTokenizer, folder: Path, seed: int, touch_encoder: b
     """`source` grown by one decoder block per level, with changed decoder (or encoder) weights."""
     depth = source.config.blocks_per_decoder_level + 1
     model = VideoTokenizer(source.config.replace(decoder_depth=depth, latent_mean=None, latent_std=None))
-    warm_start(
-        model, source.state_dict(), "source", added_decoder_blocks(source.config, model.config, "source")
-    )
+    warm_start(model, source.state_dict(), "source", added_blocks(source.config, model.config, "source"))
     g = torch.Generator().manual_seed(seed)
     part = model.encoder if touch_encoder else model.decoder
     with torch.no_grad():
@@ -77,16 +75,27 @@ def test_swap_keeps_latents_and_statistics(pipeline: Path, tmp_path: Path) -> No
     assert loaded.tokenizer.config.blocks_per_decoder_level == depth
 
 
-@pytest.mark.parametrize(
-    ("pipeline_name", "tier"), [("predict-nano", "cv4x8x8-nano"), ("ar-nano", "dv4x8x8-nano")]
-)
-def test_shipped_pipelines_carry_the_shipped_tokenizers(pipeline_name: str, tier: str) -> None:
-    """The world models' tokenizer copies equal the shipped tiers (weights and latent statistics)."""
-    copy = VideoTokenizer.from_pretrained(SHIPPED_WEIGHTS_DIR / pipeline_name / "tokenizer")
-    shipped = VideoTokenizer.from_pretrained(tier)
+def test_ar_pipeline_carries_the_shipped_dv_tokenizer() -> None:
+    """ar-nano's tokenizer copy equals the shipped dv4x8x8-nano (weights and config)."""
+    copy = VideoTokenizer.from_pretrained(SHIPPED_WEIGHTS_DIR / "ar-nano" / "tokenizer")
+    shipped = VideoTokenizer.from_pretrained("dv4x8x8-nano")
     assert copy.config == shipped.config
     for (name, a), b in zip(copy.state_dict().items(), shipped.state_dict().values(), strict=True):
         assert torch.equal(a, b), name
+
+
+def test_predict_pipeline_keeps_the_tokenizer_it_was_trained_over() -> None:
+    """The shipped cv4x8x8-nano moved on to stage 4 (a deeper encoder, new latents); predict-nano's DiT
+    was trained over the stage-2 encoder's latents, so its copy stays the stage-3 tokenizer (that
+    encoder plus the stage-3 decoder) until the DiT is trained over the new latents."""
+    copy = VideoTokenizer.from_pretrained(SHIPPED_WEIGHTS_DIR / "predict-nano" / "tokenizer")
+    shipped = VideoTokenizer.from_pretrained("cv4x8x8-nano")
+    assert copy.config.name == shipped.config.name == "cv4x8x8-nano"
+    assert (copy.config.depth, copy.config.blocks_per_decoder_level) == (1, 2)
+    assert (shipped.config.depth, shipped.config.blocks_per_decoder_level) == (2, 2)
+    record = json.loads((SHIPPED_WEIGHTS_DIR / "predict-nano" / "training_record.json").read_text())
+    assert record["tokenizer"] == "runs/cv4x8x8-nano-stage2/export"
+    assert record["decoder_swaps"][-1]["source"] == "runs/cv4x8x8-nano-stage3/export"
 
 
 def test_refusals_leave_the_pipeline_untouched(pipeline: Path, tmp_path: Path) -> None:

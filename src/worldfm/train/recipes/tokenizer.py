@@ -89,8 +89,9 @@ class ModelSpec:
     `init_from` (optional): a tokenizer folder (e.g. an earlier run's `export/`) or shipped tier whose
     weights start the training instead of a random init (same architecture; a fresh optimizer,
     schedule and EMA: a second training stage on new data or with a longer schedule). The one
-    change allowed is a deeper decoder (`overrides: {decoder_depth: N}`): the added residual blocks
-    start as the identity, so the stage starts from the earlier model's exact reconstructions.
+    change allowed is a deeper encoder and/or decoder (`overrides: {depth: N, decoder_depth: M}`):
+    the added residual blocks start as the identity, so the stage starts from the earlier model's
+    exact reconstructions (a deeper encoder cannot be frozen).
 
     `freeze` (optional): parts kept fixed, e.g. `[encoder]` for a decoder-only stage: the latents
     (CV values, DV token ids) and the CV latent statistics stay those of `init_from`, so world
@@ -312,18 +313,25 @@ def freeze_line(freeze: tuple[str, ...]) -> str:
     )
 
 
-def added_decoder_blocks(source: Any, target: Any, name: str) -> list[str]:
-    """State-dict prefixes of the decoder blocks `target` (a TokenizerConfig) adds to `source` when it
-    only deepens the decoder; [] when the architectures agree. Any other difference is left to
-    `warm_start`'s shape check, except a shallower decoder, refused here with a clear message."""
-    have, want = source.blocks_per_decoder_level, target.blocks_per_decoder_level
-    if want < have:
-        raise ConfigError(
-            f"model.init_from {name!r} has {have} decoder blocks per level; a stage can add blocks, "
-            f"not remove them (decoder_depth {want})"
-        )
+def added_blocks(source: Any, target: Any, name: str) -> list[str]:
+    """State-dict prefixes of the residual blocks `target` (a TokenizerConfig) adds to `source` when it
+    only deepens the encoder (`depth`) and/or the decoder (`decoder_depth`); [] when the architectures
+    agree. The added blocks start as the identity (their residual branch is zero at init), so the
+    grown model reconstructs exactly as `source` does. Any other difference is left to `warm_start`'s
+    shape check, except fewer blocks than the source's, refused here with a clear message."""
     levels = len(target.widths)
-    return [f"decoder.blocks.{i}.{j}." for i in range(levels) for j in range(have, want)]
+    prefixes: list[str] = []
+    for part, have, want, field_name in (
+        ("encoder", source.depth, target.depth, "depth"),
+        ("decoder", source.blocks_per_decoder_level, target.blocks_per_decoder_level, "decoder_depth"),
+    ):
+        if want < have:
+            raise ConfigError(
+                f"model.init_from {name!r} has {have} {part} blocks per level; a stage can add blocks, "
+                f"not remove them ({field_name} {want})"
+            )
+        prefixes += [f"{part}.blocks.{i}.{j}." for i in range(levels) for j in range(have, want)]
+    return prefixes
 
 
 def export_tokenizer(
@@ -392,10 +400,15 @@ def run_tokenizer_recipe(
         kept_stats = None
         if recipe.model.init_from is not None:
             start = VideoTokenizer.from_pretrained(recipe.model.init_from)
-            new = added_decoder_blocks(start.config, tok_config, recipe.model.init_from)
+            new = added_blocks(start.config, tok_config, recipe.model.init_from)
+            if "encoder" in recipe.model.freeze and any(p.startswith("encoder.") for p in new):
+                raise ConfigError(
+                    "model.freeze [encoder] with a deeper encoder (overrides.depth): the added encoder "
+                    "blocks would stay the identity; unfreeze the encoder or keep its depth"
+                )
             warm_start(model, start.state_dict(), recipe.model.init_from, new_prefixes=new)
             if say:
-                grown = f" ({len(new)} new decoder blocks start as the identity)" if new else ""
+                grown = f" ({len(new)} new residual blocks start as the identity)" if new else ""
                 say(f"initial weights from {recipe.model.init_from}{grown}")
             if "encoder" in recipe.model.freeze:
                 model.encoder.requires_grad_(False)
