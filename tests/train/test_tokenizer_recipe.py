@@ -199,26 +199,48 @@ def test_init_from_starts_from_an_earlier_export(tmp_path: Path, sim_root: Path)
         run_tokenizer_recipe(parse_tokenizer_recipe(wider), tmp_path / "s3")
 
 
+def _first_stage(tmp_path: Path, sim_root: Path) -> tuple[str, Any]:
+    """A 2-step tiny run into tmp_path/s1: (its export folder, the exported tokenizer)."""
+    from worldfm.tokenizers import VideoTokenizer
+    from worldfm.train.recipes.tokenizer import run_tokenizer_recipe
+
+    first = run_tokenizer_recipe(parse_tokenizer_recipe(tiny_recipe(sim_root, max_steps=2)), tmp_path / "s1")
+    return str(first["export"]), VideoTokenizer.from_pretrained(first["export"])
+
+
+def _grow(start: Any, recipe: Any) -> tuple[Any, list[str]]:
+    """`recipe`'s tokenizer warm-started from `start` as the recipe run does: (model in eval mode,
+    the prefixes of the blocks it adds)."""
+    from worldfm.tokenizers import VideoTokenizer
+    from worldfm.train.recipes.run import warm_start
+    from worldfm.train.recipes.tokenizer import added_blocks
+
+    grown = VideoTokenizer(recipe.tokenizer_config())
+    new = added_blocks(start.config, grown.config, "s1")
+    warm_start(grown, start.state_dict(), "s1", new_prefixes=new)
+    return grown.eval(), new
+
+
+def _video() -> torch.Tensor:
+    return torch.rand(1, 3, 9, 32, 32, generator=torch.Generator().manual_seed(0)) * 2 - 1
+
+
 def test_decoder_only_stage_keeps_the_latents(tmp_path: Path, sim_root: Path) -> None:
     """model.freeze: [encoder] + a deeper decoder: the stage starts from the source's exact
     reconstructions, trains the decoder only, and exports the source's encoder and latent statistics."""
     from worldfm.tokenizers import VideoTokenizer
-    from worldfm.train.recipes.run import warm_start
-    from worldfm.train.recipes.tokenizer import added_blocks, run_tokenizer_recipe
+    from worldfm.train.recipes.tokenizer import run_tokenizer_recipe
 
-    first = run_tokenizer_recipe(parse_tokenizer_recipe(tiny_recipe(sim_root, max_steps=2)), tmp_path / "s1")
-    start = VideoTokenizer.from_pretrained(first["export"])
-    stage = edit(tiny_recipe(sim_root, max_steps=3, lr=1e-2), "model.init_from", str(first["export"]))
+    first, start = _first_stage(tmp_path, sim_root)
+    stage = edit(tiny_recipe(sim_root, max_steps=3, lr=1e-2), "model.init_from", first)
     stage = edit(edit(stage, "model.freeze", ["encoder"]), "model.overrides.decoder_depth", 2)
     recipe = parse_tokenizer_recipe(stage)
 
-    grown = VideoTokenizer(recipe.tokenizer_config())
-    new = added_blocks(start.config, grown.config, "s1")
+    grown, new = _grow(start, recipe)
     assert new == ["decoder.blocks.0.1.", "decoder.blocks.1.1."]
-    warm_start(grown, start.state_dict(), "s1", new_prefixes=new)
-    video = torch.rand(1, 3, 9, 32, 32, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    video = _video()
     with torch.no_grad():  # the added blocks start as the identity
-        assert torch.equal(grown.eval()(video).reconstruction, start(video).reconstruction)
+        assert torch.equal(grown(video).reconstruction, start(video).reconstruction)
 
     done = VideoTokenizer.from_pretrained(run_tokenizer_recipe(recipe, tmp_path / "s2")["export"])
     before, after = start.state_dict(), done.state_dict()
@@ -244,22 +266,18 @@ def test_deeper_encoder_stage_starts_from_the_source(tmp_path: Path, sim_root: P
     latents and reconstructions as the source), then train with the rest; a frozen deeper encoder
     and a shallower one are refused before any training."""
     from worldfm.tokenizers import VideoTokenizer
-    from worldfm.train.recipes.run import warm_start
-    from worldfm.train.recipes.tokenizer import added_blocks, run_tokenizer_recipe
+    from worldfm.train.recipes.tokenizer import run_tokenizer_recipe
 
-    first = run_tokenizer_recipe(parse_tokenizer_recipe(tiny_recipe(sim_root, max_steps=2)), tmp_path / "s1")
-    start = VideoTokenizer.from_pretrained(first["export"])
-    stage = edit(tiny_recipe(sim_root, max_steps=2, lr=1e-2), "model.init_from", str(first["export"]))
+    first, start = _first_stage(tmp_path, sim_root)
+    stage = edit(tiny_recipe(sim_root, max_steps=2, lr=1e-2), "model.init_from", first)
     stage = edit(edit(stage, "model.overrides.depth", 2), "model.overrides.decoder_depth", 1)
     recipe = parse_tokenizer_recipe(stage)
 
-    grown = VideoTokenizer(recipe.tokenizer_config())
-    new = added_blocks(start.config, grown.config, "s1")
+    grown, new = _grow(start, recipe)
     assert new == ["encoder.blocks.0.1.", "encoder.blocks.1.1."]
-    warm_start(grown, start.state_dict(), "s1", new_prefixes=new)
-    video = torch.rand(1, 3, 9, 32, 32, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    video = _video()
     with torch.no_grad():
-        assert torch.equal(grown.eval().encode(video), start.encode(video))
+        assert torch.equal(grown.encode(video), start.encode(video))
         assert torch.equal(grown(video).reconstruction, start(video).reconstruction)
 
     done = VideoTokenizer.from_pretrained(run_tokenizer_recipe(recipe, tmp_path / "s2")["export"])
