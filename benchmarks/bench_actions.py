@@ -266,6 +266,8 @@ def main() -> None:
         "moved_levels": MOVED_LEVELS,
         "steps": args.steps,
         "guidance": args.guidance,
+        "noise_scale": args.noise_scale,
+        "temperature": args.temperature,
         "seed": args.seed,
         "threads": args.threads,
         "models": [{"label": lbl, "spec": spec} for lbl, spec, _ in models],

@@ -316,13 +316,16 @@ def is_ar(pipe: Any) -> bool:
 
 
 def generate_kwargs(pipe: Any, args: argparse.Namespace) -> dict[str, Any]:
-    """Sampler overrides for `pipe.generate`: `--steps` belongs to the diffusion sampler only."""
+    """Sampler overrides for `pipe.generate`: `--steps` and `--noise-scale` belong to the diffusion
+    sampler only, `--temperature` to the autoregressive one."""
     common = {
         "guidance": args.guidance,
         "detail_restore": args.detail_restore,
         "detail_refine": args.detail_refine,
     }
-    return common if is_ar(pipe) else {"steps": args.steps, **common}
+    if is_ar(pipe):
+        return {"temperature": args.temperature, **common}
+    return {"steps": args.steps, "noise_scale": args.noise_scale, **common}
 
 
 def refiner_record(pipe: Any) -> dict[str, Any] | None:
@@ -563,7 +566,7 @@ def speed_rows(
     for mode, kwargs in modes:
 
         def call(kw: dict[str, Any] = kwargs) -> Any:
-            return pipe.generate(seed=args.seed, steps=args.steps, guidance=args.guidance, **kw)
+            return pipe.generate(seed=args.seed, **generate_kwargs(pipe, args), **kw)
 
         out = call()  # warm-up
         best = math.inf
@@ -820,6 +823,18 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
         help="use the model's learned detail refiner where it has one (default: the model's setting; "
         "--no-detail-refine: the hand-made restore, and no 'restore only' rows)",
     )
+    parser.add_argument(
+        "--noise-scale",
+        type=float,
+        default=None,
+        help="diffusion models: initial noise scale in (0, 2] (default: the model's)",
+    )
+    parser.add_argument(
+        "--temperature",
+        type=float,
+        default=None,
+        help="autoregressive models: token sampling temperature > 0 (default: the model's)",
+    )
     parser.add_argument("--seed", type=int, default=0, help="generation seed of episode 0 (i: seed + i)")
 
 
@@ -857,12 +872,14 @@ def main() -> None:
         or args.seed < 0
         or (args.steps is not None and args.steps < 1)
         or (args.guidance is not None and not args.guidance >= 0)
+        or (args.noise_scale is not None and not 0 < args.noise_scale <= 2)
+        or (args.temperature is not None and not args.temperature > 0)
         or args.size < 16
         or args.size % 2
     ):
         parser.error(
             "need --episodes >= 1, --threads >= 1, --repeats >= 1, --best-of >= 1, --seed >= 0, --steps >= 1, "
-            "--guidance >= 0 and an even --size >= 16"
+            "--guidance >= 0, --noise-scale in (0, 2], --temperature > 0 and an even --size >= 16"
         )
     torch.set_num_threads(args.threads)
     start = time.perf_counter()
@@ -963,6 +980,8 @@ def main() -> None:
         "prompt": args.prompt,
         "steps": args.steps,
         "guidance": args.guidance,
+        "noise_scale": args.noise_scale,
+        "temperature": args.temperature,
         "seed": args.seed,
         "best_of": args.best_of,
         "threads": args.threads,

@@ -309,6 +309,18 @@ def test_detail_refine_flag_reaches_the_settings(model_dir: Path, clip: Path, tm
         assert json.loads(res.stdout)["sampler"]["detail_refine"] is expected
 
 
+def test_noise_scale_flag_reaches_the_settings(model_dir: Path, clip: Path, tmp_path: Path) -> None:
+    out = tmp_path / "half.mp4"
+    args = ["--input", str(clip), "--frames", "9", "--out", str(out), "--model", str(model_dir)]
+    res = run("video2world", *args, "--steps", "2", "--noise-scale", "0.5", "--json")
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.stdout)["sampler"]["noise_scale"] == 0.5
+    bad = run(
+        "text2world", "--prompt", "a ball", "--out", str(out), "--model", str(model_dir), "--noise-scale", "0"
+    )
+    assert bad.exit_code != 0 and "noise_scale must be a number in (0, 2]" in bad.output
+
+
 def test_attach_refiner_command(model_dir: Path, tmp_path: Path) -> None:
     import shutil
 

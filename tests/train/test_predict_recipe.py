@@ -130,6 +130,17 @@ def test_shipped_configs_parse() -> None:
         recipe.dit_config(__import__("worldfm.tokenizers", fromlist=["x"]).get_tokenizer_config(tok), 4)
 
 
+def test_shipped_sampling_defaults_are_the_recipes() -> None:
+    """The shipped predict-nano's sampler/config.json is what its recipe (stage 2) exports."""
+    from worldfm.world.diffusion.pipeline import SamplerConfig
+    from worldfm.world.diffusion.pretrained import resolve_pipeline_path
+
+    recipe = load_predict_recipe(CONFIGS[0].parent / "predict-nano-stage2.yaml")
+    saved = json.loads((resolve_pipeline_path("predict-nano") / "sampler" / "config.json").read_text())
+    saved.pop("_class_name")
+    assert SamplerConfig(**saved) == recipe.export.sampler_config() and saved["noise_scale"] == 0.5
+
+
 @pytest.mark.parametrize(
     ("dotted", "value", "message"),
     [

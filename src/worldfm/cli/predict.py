@@ -62,6 +62,14 @@ DetailRefine = Annotated[
         "(--no-detail-refine: the hand-made restore; default: the model's setting).",
     ),
 ]
+NoiseScale = Annotated[
+    float | None,
+    typer.Option(
+        "--noise-scale",
+        help="Diffusion models: scale of the initial noise in (0, 2]; below 1 draws futures nearer the "
+        "model's most likely one, with less variety between samples (default: the model's).",
+    ),
+]
 Model = Annotated[str, typer.Option("--model", help=MODEL_HELP)]
 NoGuardrails = Annotated[
     bool,
@@ -176,10 +184,12 @@ def _sampling(
     guidance: float | None,
     detail_restore: float | None,
     detail_refine: bool | None,
+    noise_scale: float | None,
     **extra: Any,
 ) -> dict[str, Any]:
-    """The `generate` keywords both commands pass from their shared options (None = the model's)."""
-    return dict(
+    """The `generate` keywords both commands pass from their shared options (None = the model's;
+    `noise_scale` only when given: the autoregressive model refuses it, by name)."""
+    sampling = dict(
         samples=samples,
         seed=seed,
         steps=steps,
@@ -188,6 +198,9 @@ def _sampling(
         detail_refine=detail_refine,
         **extra,
     )
+    if noise_scale is not None:
+        sampling["noise_scale"] = noise_scale
+    return sampling
 
 
 def _run(
@@ -222,6 +235,7 @@ def text2world(
     guidance: Guidance = None,
     detail_restore: DetailRestore = None,
     detail_refine: DetailRefine = None,
+    noise_scale: NoiseScale = None,
     model: Model = "predict-nano",
     no_guardrails: NoGuardrails = False,
     as_json: AsJson = False,
@@ -231,7 +245,7 @@ def text2world(
     pipe = _load(model, guardrails=not no_guardrails)
     n = frames if frames is not None else pipe.window_frames
     # `generate`, not the Text2World front door: an empty --prompt generates unconditioned.
-    sampling = _sampling(samples, seed, steps, guidance, detail_restore, detail_refine)
+    sampling = _sampling(samples, seed, steps, guidance, detail_restore, detail_refine, noise_scale)
     _run(
         "text2world",
         model,
@@ -269,6 +283,7 @@ def video2world(
     guidance: Guidance = None,
     detail_restore: DetailRestore = None,
     detail_refine: DetailRefine = None,
+    noise_scale: NoiseScale = None,
     model: Model = "predict-nano",
     no_guardrails: NoGuardrails = False,
     as_json: AsJson = False,
@@ -284,7 +299,9 @@ def video2world(
     pipe = _load(model, guardrails=not no_guardrails)
     info = probe_video(input)
     video = read_video(input, 0, min(info.num_frames, cond_frames))  # only the frames it conditions on
-    sampling = _sampling(samples, seed, steps, guidance, detail_restore, detail_refine, fps=info.fps or None)
+    sampling = _sampling(
+        samples, seed, steps, guidance, detail_restore, detail_refine, noise_scale, fps=info.fps or None
+    )
     _run(
         "video2world",
         model,

@@ -147,6 +147,7 @@ def test_errors_are_clear(pipe: ARPipeline, text_encoder) -> None:
         (dict(frames=9, actions=np.zeros((7, 3))), "8 rows for 9 frames"),
         (dict(frames=9, actions=np.zeros((8, 4))), "1 to 3 values"),
         (dict(frames=9, steps=4), "diffusion sampler setting"),
+        (dict(frames=9, noise_scale=0.5), "noise_scale is a diffusion sampler setting"),
         (dict(frames=9, top_p=0.0), "top_p"),
         (dict(frames=0), "frames must be an integer >= 1"),
     ]

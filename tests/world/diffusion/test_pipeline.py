@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from predict_helpers import moving_square, save_tiny_pipeline, tiny_pipeline
 
 from worldfm.errors import ConfigError, GuardrailBlocked, WorldfmError
@@ -98,6 +99,25 @@ def test_front_doors(text_encoder) -> None:
 def _parts(text_encoder):
     p = tiny_pipeline(text_encoder)
     return p.transformer, p.tokenizer, p.text_encoder, p.sampler
+
+
+def test_noise_scale_scales_every_samples_initial_noise(
+    pipe: PredictPipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import worldfm.world.diffusion.pipeline as module
+
+    seen: list = []
+    real = module.sample
+    monkeypatch.setattr(
+        module, "sample", lambda net, noise, *a, **k: seen.append(noise) or real(net, noise, *a, **k)
+    )
+    video = moving_square(9)
+    full = pipe.generate(9, video=video, cond_frames=5, samples=2, seed=7)
+    half = pipe.generate(9, video=video, cond_frames=5, samples=2, seed=7, noise_scale=0.5)
+    assert pipe.sampler.noise_scale == 1.0 and len(seen) == 2
+    assert torch.equal(seen[1], seen[0] * 0.5)  # the same draws (each sample's own seed), scaled
+    assert not np.array_equal(full.videos, half.videos)
+    assert pipe.settings(noise_scale=0.5).noise_scale == 0.5 and pipe.settings().noise_scale == 1.0
 
 
 def test_save_load_identical_outputs(tmp_path: Path, text_encoder) -> None:
@@ -212,6 +232,8 @@ def test_watermark_carries_model_and_generation_id(text_encoder) -> None:
         (dict(frames=5, video=moving_square(9)[:, :12], cond_frames=1), "must be a multiple of 8 pixels"),
         (dict(frames=5, steps=0), "steps must be an integer >= 1"),
         (dict(frames=5, sampler="ddim"), "sampler must be one of"),
+        (dict(frames=5, noise_scale=0.0), r"noise_scale must be a number in \(0, 2\]"),
+        (dict(frames=5, noise_scale=2.5), r"noise_scale must be a number in \(0, 2\]"),
     ],
 )
 def test_bad_input(pipe: PredictPipeline, kwargs: dict, message: str) -> None:

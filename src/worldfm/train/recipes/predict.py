@@ -11,7 +11,8 @@ A recipe file has these sections (unknown keys anywhere are a ConfigError naming
     diffusion:    {timesteps: logit_normal, logit_mean: 0.0, logit_std: 1.0, shift: 1.0}
     cache:        {latents: true, dtype: float32}                # dtype: float32, bfloat16 or int8
     train:        TrainerConfig fields (max_steps, max_minutes, batch_size, lr, ...)
-    export:       {dtype: bfloat16, sampler: heun, steps: 20, guidance: 3.0, shift: 1.0, detail_restore: 0.1, fps: 10.0}
+    export:       {dtype: bfloat16, sampler: heun, steps: 20, guidance: 3.0, shift: 1.0, detail_restore: 0.1, fps: 10.0,
+                   noise_scale: 1.0}
 
 Per clip and step the task draws (from the global torch RNG, seeded per rank and restored on
 resume): how many leading latent frames are given clean (`conditioning.latent_frames` with
@@ -244,6 +245,7 @@ class PredictExportSpec:
     detail_restore: float = DEFAULT_DETAIL_RESTORE
     fps: float = 10.0
     roll_frames: int | None = None
+    noise_scale: float = 1.0
 
     def __post_init__(self) -> None:
         check_pipeline_export(self.dtype, self.fps, self.sampler_config)
@@ -252,7 +254,14 @@ class PredictExportSpec:
         """The default `SamplerConfig` stored with the exported pipeline."""
         from worldfm.world.diffusion.pipeline import SamplerConfig
 
-        return SamplerConfig(self.sampler, self.steps, self.guidance, self.shift, self.detail_restore)
+        return SamplerConfig(
+            self.sampler,
+            self.steps,
+            self.guidance,
+            self.shift,
+            self.detail_restore,
+            noise_scale=self.noise_scale,
+        )
 
 
 @dataclass(frozen=True)
@@ -463,7 +472,7 @@ def _model_card(recipe: PredictRecipe, config: Any, result: TrainResult, record:
         + init_line(recipe.model.init_from)
         + training_line(recipe, result, record, "clips")
         + f"- Held-out flow loss (EMA): {scores_text(record.get('val'))}.\n"
-        f"- Default sampling: {recipe.export.sampler}, {recipe.export.steps} steps, guidance {recipe.export.guidance}, detail restore {recipe.export.detail_restore}.\n"
+        f"- Default sampling: {recipe.export.sampler}, {recipe.export.steps} steps, guidance {recipe.export.guidance}, detail restore {recipe.export.detail_restore}, noise scale {recipe.export.noise_scale}.\n"
         + GUARDRAILS_NOTE
         + RECORD_NOTE
     )

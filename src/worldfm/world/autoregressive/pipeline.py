@@ -185,6 +185,7 @@ class ARPipeline(WorldPipeline):
         use_cache: bool = True,
         detail_restore: float | None = None,
         detail_refine: bool | None = None,
+        noise_scale: float | None = None,
     ) -> WorldOutput:
         """Generate `samples` videos of `frames` frames; the first `cond_frames` come from `video`
         (uint8 `(T, H, W, 3)`, T >= cond_frames; 0 = Text2World). `size` (H, W) is the frame size for
@@ -192,10 +193,16 @@ class ARPipeline(WorldPipeline):
         override the pipeline's sampling defaults, and `detail_restore` its restore tolerance (0 =
         frames as decoded; see `worldfm.world.detail`: the new frames get the detail of the last
         conditioning frame back where they did not change; `detail_refine` False uses the hand-made
-        restore even where the pipeline has a learned refiner). `steps`, `sampler` and `shift` belong to
-        the diffusion model and must stay None here. `progress(done, total)` counts sampled tokens."""
+        restore even where the pipeline has a learned refiner). `steps`, `sampler`, `shift` and
+        `noise_scale` belong to the diffusion model and must stay None here. `progress(done, total)` counts sampled tokens."""
         start = time.perf_counter()
-        for name, value in (("steps", steps), ("sampler", sampler), ("shift", shift)):
+        diffusion_only = (
+            ("steps", steps),
+            ("sampler", sampler),
+            ("shift", shift),
+            ("noise_scale", noise_scale),
+        )
+        for name, value in diffusion_only:
             if value is not None:
                 raise ConfigError(
                     f"{name} is a diffusion sampler setting; the autoregressive model samples tokens "

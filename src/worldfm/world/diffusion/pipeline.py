@@ -85,8 +85,10 @@ PIPELINE_CLASSES = ("PredictPipeline", "Text2WorldPipeline", "Video2WorldPipelin
 class SamplerConfig:
     """Default sampling settings saved with a pipeline: sampler ("euler", "heun", "dpmpp_2m"), steps,
     classifier-free guidance scale (1 = none), time shift of the sampling grid, the tolerance of
-    the detail restore (`worldfm.world.detail`; 0 = frames as decoded), and whether the pipeline's
-    learned refiner (`worldfm.world.refiner`, when it has one) does the restore."""
+    the detail restore (`worldfm.world.detail`; 0 = frames as decoded), whether the pipeline's
+    learned refiner (`worldfm.world.refiner`, when it has one) does the restore, and the scale of
+    the initial noise (1 = the model's distribution; below 1 draws futures nearer its most likely
+    one, as a temperature below 1 does for the autoregressive model, at the cost of diversity)."""
 
     sampler: str = "heun"
     steps: int = 20
@@ -94,6 +96,7 @@ class SamplerConfig:
     shift: float = 1.0
     detail_restore: float = DEFAULT_DETAIL_RESTORE
     detail_refine: bool = True
+    noise_scale: float = 1.0
 
     def __post_init__(self) -> None:
         if self.sampler not in SAMPLERS:
@@ -106,6 +109,9 @@ class SamplerConfig:
                 raise ConfigError(f"{key} must be a number >= 0, got {v!r}")
         if self.shift <= 0:
             raise ConfigError(f"shift must be > 0, got {self.shift!r}")
+        v = self.noise_scale
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 < v <= 2:
+            raise ConfigError(f"noise_scale must be a number in (0, 2], got {v!r}")
         check_detail_settings(self)
 
     def to_dict(self) -> dict[str, Any]:
@@ -196,6 +202,7 @@ class PredictPipeline(WorldPipeline):
         shift: float | None = None,
         detail_restore: float | None = None,
         detail_refine: bool | None = None,
+        noise_scale: float | None = None,
     ) -> SamplerConfig:
         """The pipeline's sampler defaults with the given overrides (validated)."""
         s = self.sampler
@@ -206,6 +213,7 @@ class PredictPipeline(WorldPipeline):
             shift=shift if shift is not None else s.shift,
             detail_restore=detail_restore if detail_restore is not None else s.detail_restore,
             detail_refine=detail_refine if detail_refine is not None else s.detail_refine,
+            noise_scale=noise_scale if noise_scale is not None else s.noise_scale,
         )
 
     # ----- tokenizer helpers -----
@@ -245,6 +253,7 @@ class PredictPipeline(WorldPipeline):
         generation_id: int | None = None,
         detail_restore: float | None = None,
         detail_refine: bool | None = None,
+        noise_scale: float | None = None,
     ) -> WorldOutput:
         """Generate `samples` videos of `frames` frames; the first `cond_frames` come from `video`
         (uint8 `(T, H, W, 3)`, T >= cond_frames; 0 = Text2World). `size` (H, W) is the frame size for
@@ -252,11 +261,14 @@ class PredictPipeline(WorldPipeline):
         None) goes into the watermark. `detail_restore` overrides the restore tolerance (0 = frames as
         decoded; see `worldfm.world.detail`): each window's new frames get the detail of its last
         conditioning frame back where they did not change; `detail_refine` False uses the hand-made
-        restore even where the pipeline has a learned refiner. See the module docstring for the rest."""
+        restore even where the pipeline has a learned refiner; `noise_scale` scales every sample's
+        initial noise (see `SamplerConfig`). See the module docstring for the rest."""
         start = time.perf_counter()
         req = self._request(
             start, frames, video, cond_frames, prompt, actions, samples, seed, size, fps, generation_id,
-            lambda: self.settings(steps, guidance, sampler, shift, detail_restore, detail_refine),
+            lambda: self.settings(
+                steps, guidance, sampler, shift, detail_restore, detail_refine, noise_scale
+            ),
         )  # fmt: skip
         dc = self.transformer.config
         tf, sf = dc.temporal_factor, dc.spatial_factor
@@ -294,6 +306,7 @@ class PredictPipeline(WorldPipeline):
                 )
             cond = Condition(**fields)
             noise = multiverse_noise((dc.latent_channels, n_lat, h, w), req.generators, device)
+            noise = noise * settings.noise_scale
 
             def tick(done: int, total: int, before: int = calls_before) -> None:
                 if progress is not None:
