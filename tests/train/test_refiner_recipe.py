@@ -66,7 +66,8 @@ def test_shipped_configs_parse() -> None:
         assert source in TOKENIZER_TIERS if tokenizer else source == name.removeprefix("refiner-")
         if stage:  # fine-tuned from the first stage on the world model's own samples
             assert recipe.model.init_from == f"runs/{base}/export"
-            assert recipe.samples is not None and recipe.samples.pipeline == recipe.tokenizer.source
+            pipeline = "runs/predict-nano-gpu/export" if tokenizer else recipe.tokenizer.source
+            assert recipe.samples is not None and recipe.samples.pipeline == pipeline
         assert {d.scenario for d in recipe.data.datasets} == {"objects", "robot", "driving"}
         assert "Launch" in path.read_text() and "attach-refiner" in path.read_text()
 
