@@ -188,19 +188,17 @@ def _sampling(
     **extra: Any,
 ) -> dict[str, Any]:
     """The `generate` keywords both commands pass from their shared options (None = the model's;
-    `noise_scale` only when given: the autoregressive model refuses it, by name)."""
-    sampling = dict(
+    the autoregressive model refuses the diffusion-only ones, steps and noise_scale, by name)."""
+    return dict(
         samples=samples,
         seed=seed,
         steps=steps,
         guidance=guidance,
         detail_restore=detail_restore,
         detail_refine=detail_refine,
+        noise_scale=noise_scale,
         **extra,
     )
-    if noise_scale is not None:
-        sampling["noise_scale"] = noise_scale
-    return sampling
 
 
 def _run(
