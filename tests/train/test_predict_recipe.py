@@ -131,11 +131,12 @@ def test_shipped_configs_parse() -> None:
 
 
 def test_shipped_sampling_defaults_are_the_recipes() -> None:
-    """The shipped predict-nano's sampler/config.json is what its recipe (stage 2) exports."""
+    """The shipped predict-nano's sampler/config.json is what its recipe exports (the GPU-lease
+    recipe since session 15)."""
     from worldfm.world.diffusion.pipeline import SamplerConfig
     from worldfm.world.diffusion.pretrained import resolve_pipeline_path
 
-    recipe = load_predict_recipe(CONFIGS[0].parent / "predict-nano-stage2.yaml")
+    recipe = load_predict_recipe(CONFIGS[0].parent / "predict-nano-gpu.yaml")
     saved = json.loads((resolve_pipeline_path("predict-nano") / "sampler" / "config.json").read_text())
     saved.pop("_class_name")
     assert SamplerConfig(**saved) == recipe.export.sampler_config() and saved["noise_scale"] == 0.5

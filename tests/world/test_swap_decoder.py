@@ -85,17 +85,26 @@ def test_ar_pipeline_carries_the_shipped_dv_tokenizer() -> None:
 
 
 def test_predict_pipeline_keeps_the_tokenizer_it_was_trained_over() -> None:
-    """The shipped cv4x8x8-nano moved on to stage 4 (a deeper encoder, new latents); predict-nano's DiT
-    was trained over the stage-2 encoder's latents, so its copy stays the stage-3 tokenizer (that
-    encoder plus the stage-3 decoder) until the DiT is trained over the new latents."""
-    copy = VideoTokenizer.from_pretrained(SHIPPED_WEIGHTS_DIR / "predict-nano" / "tokenizer")
+    """Since session 15 predict-nano's DiT is the one trained over the shipped cv4x8x8-nano's latents
+    (its stage 4, configs/predict/predict-nano-gpu.yaml), so the pipeline's copy holds the same weights;
+    its refiner was trained behind that decoder."""
+    from worldfm.world.refiner import DetailRefiner, decoder_digest
+
+    folder = SHIPPED_WEIGHTS_DIR / "predict-nano"
+    copy = VideoTokenizer.from_pretrained(folder / "tokenizer")
     shipped = VideoTokenizer.from_pretrained("cv4x8x8-nano")
-    assert copy.config.name == shipped.config.name == "cv4x8x8-nano"
-    assert (copy.config.depth, copy.config.blocks_per_decoder_level) == (1, 2)
-    assert (shipped.config.depth, shipped.config.blocks_per_decoder_level) == (2, 2)
-    record = json.loads((SHIPPED_WEIGHTS_DIR / "predict-nano" / "training_record.json").read_text())
-    assert record["tokenizer"] == "runs/cv4x8x8-nano-stage2/export"
-    assert record["decoder_swaps"][-1]["source"] == "runs/cv4x8x8-nano-stage3/export"
+    assert copy.config == shipped.config
+    assert all(
+        torch.equal(a, b)
+        for a, b in zip(copy.state_dict().values(), shipped.state_dict().values(), strict=True)
+    )
+    record = json.loads((folder / "training_record.json").read_text())
+    assert (
+        record["tokenizer"] == "cv4x8x8-nano"
+        and record["recipe_file"] == "configs/predict/predict-nano-gpu.yaml"
+    )
+    refiner = DetailRefiner.from_pretrained(folder / "refiner")
+    assert refiner.config.decoder_digest == decoder_digest(shipped)
 
 
 def test_refusals_leave_the_pipeline_untouched(pipeline: Path, tmp_path: Path) -> None:
@@ -104,7 +113,7 @@ def test_refusals_leave_the_pipeline_untouched(pipeline: Path, tmp_path: Path) -
     with pytest.raises(WorldfmError, match=r"encoder weights differ from the pipeline's \(encoder\."):
         swap_decoder(pipeline, _retrained(old, tmp_path / "encoder", seed=2, touch_encoder=True))
     with pytest.raises(
-        WorldfmError, match="differs from the pipeline's in fsq_levels, kind, latent_channels"
+        WorldfmError, match="differs from the pipeline's in depth, fsq_levels, kind, latent_channels"
     ):
         swap_decoder(pipeline, "dv4x8x8-nano")
     with pytest.raises(WorldfmError, match="not a world model pipeline folder"):
