@@ -60,10 +60,10 @@ Metrics, per horizon h (and the mean over h = 1..16), as `worldfm.video.metrics`
   predictors never do) and labels every frame of every method the same way: each pixel takes the
   label of the nearest colour the true frames show (since session 15; before, 8-level colour bins,
   where a pixel one level off the background could fall into an object's bin: `ground truth ±2`
-  scored 0.68 in driving and 0.90 in robot against 0.77 and 0.98 without the noise, k = 9). `mask_iou` of
-  each frame's labels against the true labels (each group present in either map counts, a missing
-  one scores 0; a frame where neither map has an object, e.g. after every object rolled out of view,
-  scores 1) is averaged over clips.
+  scored 0.68 in driving and 0.90 in robot against 0.77 and 0.98 without the noise, k = 9).
+  `mask_iou` of each frame's labels against the true labels (each group present in either map
+  counts, a missing one scores 0; a frame where neither map has an object, e.g. after every object
+  rolled out of view, scores 1) is averaged over clips.
 
 Speed, per model (after a warm-up call, fastest of `--repeats`, `--threads` torch threads): seconds per
 16-frame clip at `--size` px for Video2World k = 1 without and with actions (actions make

@@ -19,7 +19,8 @@ frames `(n, H, W, 3)` uint8:
 the simulator's segmentation of it (it is the judge, so it may see the true future; the predictors
 never do), giving each pixel the label of the nearest colour the ground-truth frames show (each
 colour labelled as most of its ground-truth pixels are). Labels are colour groups, not instances:
-objects that share a colour name (two blue cars) cannot be told apart by colour, so they form one group. `object_groups` builds the groups from an episode's instance list.
+objects that share a colour name (two blue cars) cannot be told apart by colour, so they form one
+group. `object_groups` builds the groups from an episode's instance list.
 """
 
 from __future__ import annotations
