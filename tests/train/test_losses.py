@@ -13,6 +13,7 @@ from worldfm.train.losses import (
     frequency_loss,
     gradient_loss,
     l1_loss,
+    mse_loss,
     reconstruction_loss,
     sobel,
     ssim,
@@ -20,7 +21,7 @@ from worldfm.train.losses import (
 )
 from worldfm.video.metrics import ssim as ssim_metric
 
-LOSSES = [l1_loss, ssim_loss, gradient_loss, frequency_loss]
+LOSSES = [l1_loss, mse_loss, ssim_loss, gradient_loss, frequency_loss]
 
 
 def video(seed: int = 0, shape: tuple[int, ...] = (2, 3, 5, 16, 16)) -> torch.Tensor:
@@ -84,10 +85,11 @@ def test_reconstruction_loss_weights_and_terms() -> None:
     x, y = video(0), video(1)
     aux = torch.tensor(0.25, requires_grad=True)
     total, terms = reconstruction_loss(
-        y, x, LossWeights(l1=1.0, ssim=0.5, gradient=0.0, frequency=2.0, aux=3.0), aux
+        y, x, LossWeights(l1=1.0, ssim=0.5, gradient=0.0, frequency=2.0, aux=3.0, mse=4.0), aux
     )
-    assert set(terms) == {"l1", "ssim", "frequency", "aux"}
-    want = terms["l1"] + 0.5 * terms["ssim"] + 2.0 * terms["frequency"] + 3.0 * 0.25
+    assert set(terms) == {"l1", "mse", "ssim", "frequency", "aux"}
+    assert terms["mse"].item() == pytest.approx(((y - x) ** 2).mean().item(), rel=1e-6)
+    want = terms["l1"] + 4.0 * terms["mse"] + 0.5 * terms["ssim"] + 2.0 * terms["frequency"] + 3.0 * 0.25
     assert total.item() == pytest.approx(want.item(), rel=1e-6)
     total0, terms0 = reconstruction_loss(x, x, LossWeights(), torch.tensor(0.0))
     assert total0.item() == pytest.approx(0.0, abs=1e-6)
@@ -101,6 +103,8 @@ def test_errors() -> None:
         ssim_loss(video(0, (1, 3, 1, 8, 8)), video(1, (1, 3, 1, 8, 8)))
     with pytest.raises(ConfigError, match="loss weight ssim"):
         LossWeights(ssim=-1.0)
+    with pytest.raises(ConfigError, match="loss weight mse"):
+        LossWeights(mse=-0.5)
     with pytest.raises(ConfigError, match=r"\(B, C, T, H, W\)"):
         l1_loss(torch.zeros(3, 4), torch.zeros(3, 4))
 

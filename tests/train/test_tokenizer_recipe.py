@@ -98,6 +98,7 @@ def edit(recipe: dict[str, Any], dotted: str, value: Any) -> dict[str, Any]:
         ("data.clip_length", 17, r"data.datasets\[0\].frames \(13\) is shorter than data.clip_length"),
         ("data.val_episodes", 3, "data.val_episodes"),
         ("loss.ssim", -1.0, "loss.ssim must be a number >= 0"),
+        ("loss.mse", -1.0, "loss.mse must be a number >= 0"),
         ("loss.image_fraction", 2.0, "loss.image_fraction must be in"),
         ("export.dtype", "int8", "export.dtype must be"),
         ("data", None, "missing the section 'data'"),
@@ -127,6 +128,12 @@ def test_recipe_round_trips_to_a_plain_dict(tmp_path: Path) -> None:
     assert recipe.with_train(max_steps=9).train.max_steps == 9
     with pytest.raises(ConfigError, match=r"train\.max_steps"):
         recipe.with_train(max_steps=0)
+
+
+def test_mse_term_is_off_unless_set(tmp_path: Path) -> None:
+    assert parse_tokenizer_recipe(tiny_recipe(tmp_path)).loss.weights.mse == 0.0
+    recipe = parse_tokenizer_recipe(edit(tiny_recipe(tmp_path), "loss.mse", 10.0))
+    assert recipe.loss.weights.mse == 10.0 and recipe.loss.weights.l1 == recipe.loss.l1
 
 
 def test_single_frame_batches() -> None:

@@ -6,6 +6,8 @@ identical inputs (up to float rounding) and differentiable in the prediction. Vi
 frame by frame, except the temporal term of `gradient_loss`.
 
 - `l1_loss`: mean absolute error.
+- `mse_loss`: mean squared error, the term PSNR measures (L1 pulls towards the median and tolerates
+  rare large errors that cost PSNR most).
 - `ssim_loss`: 1 - SSIM (Wang et al. 2004: Gaussian window 11, sigma 1.5, K1 0.01, K2 0.03, per RGB
   channel, valid region), the structural term; matches `worldfm.video.metrics.ssim` exactly.
 - `gradient_loss`: L1 between Sobel edge maps (x and y), plus L1 between frame differences for
@@ -48,6 +50,12 @@ def l1_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """Mean absolute error."""
     _check(pred, target)
     return (pred.float() - target.float()).abs().mean()
+
+
+def mse_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Mean squared error."""
+    _check(pred, target)
+    return (pred.float() - target.float()).square().mean()
 
 
 def _gaussian(device: torch.device) -> torch.Tensor:
@@ -124,9 +132,10 @@ class LossWeights:
     gradient: float = 0.5
     frequency: float = 0.0
     aux: float = 1.0
+    mse: float = 0.0
 
     def __post_init__(self) -> None:
-        for name in ("l1", "ssim", "gradient", "frequency", "aux"):
+        for name in ("l1", "ssim", "gradient", "frequency", "aux", "mse"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
                 raise ConfigError(f"loss weight {name} must be a number >= 0, got {value!r}")
@@ -143,6 +152,7 @@ def reconstruction_loss(
     total = pred.new_zeros((), dtype=torch.float32)
     for name, fn in (
         ("l1", l1_loss),
+        ("mse", mse_loss),
         ("ssim", ssim_loss),
         ("gradient", gradient_loss),
         ("frequency", frequency_loss),

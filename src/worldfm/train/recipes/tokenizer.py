@@ -6,7 +6,7 @@ A recipe file has five sections (unknown keys anywhere are a ConfigError naming 
             (optional `init_from: runs/<earlier run>/export` or a tier name: start from those weights;
              optional `freeze: [encoder]`: a decoder-only stage that keeps the latents)
     data:   {root, datasets: [...], clip_length, clip_step, val_episodes, workers}  (recipes/data.py)
-    loss:   {l1: 1.0, ssim: 0.2, gradient: 0.5, frequency: 0.0, aux: 1.0,
+    loss:   {l1: 1.0, ssim: 0.2, gradient: 0.5, frequency: 0.0, aux: 1.0, mse: 0.0,
              image_fraction: 0.1, images_per_clip: 4}
     train:  TrainerConfig fields (max_steps, max_minutes, batch_size, lr, ...)
     export: {dtype: bfloat16, latent_stats_clips: 64}
@@ -137,6 +137,7 @@ class TokenizerLossSpec:
     gradient: float = 0.5
     frequency: float = 0.0
     aux: float = 1.0
+    mse: float = 0.0
     image_fraction: float = 0.1
     images_per_clip: int = 4
 
@@ -152,7 +153,7 @@ class TokenizerLossSpec:
 
     @property
     def weights(self) -> LossWeights:
-        return LossWeights(self.l1, self.ssim, self.gradient, self.frequency, self.aux)
+        return LossWeights(self.l1, self.ssim, self.gradient, self.frequency, self.aux, self.mse)
 
 
 @dataclass(frozen=True)
@@ -421,6 +422,8 @@ def run_tokenizer_recipe(
             "data": to_plain(recipe.data),
             "loss": to_plain(recipe.loss),
         }
+        if recipe.loss.mse == 0:  # (absent when off: runs from before the term keep resuming)
+            del fingerprint["loss"]["mse"]
         if recipe.model.init_from is not None:  # (absent otherwise: earlier runs keep resuming)
             fingerprint["init_from"] = recipe.model.init_from
         if recipe.model.freeze:
