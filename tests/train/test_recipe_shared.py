@@ -134,22 +134,24 @@ def test_frozen_tokenizer_checks(tmp_path: Path) -> None:
 
 
 def test_fields_added_later_keep_fingerprints_and_cache_keys_at_their_default() -> None:
-    """Runs and caches saved before `TokenizerConfig.decoder_depth` or `DiTConfig.action_modulation`
-    existed keep resuming and their keys: at the "as before" value the field is left out; set, it counts."""
+    """Runs and caches saved before `TokenizerConfig.decoder_depth`, `DiTConfig.action_modulation` or
+    the tokenizer loss's `mse` existed keep resuming and their keys: at the "as before" value the field is left out; set, it counts."""
     import dataclasses
 
     from worldfm.train.recipes.common import drop_later_defaults
+    from worldfm.train.recipes.tokenizer import TokenizerLossSpec
     from worldfm.world.diffusion.config import DiTConfig
 
     tok, clips, data = tiny_cv(0), Clips(), parse_data(DATA)
     for config, field_name, value in (
         (tok.config, "decoder_depth", 2),
         (DiTConfig(), "action_modulation", True),
+        (TokenizerLossSpec(), "mse", 10.0),
     ):
-        saved_before = {k: v for k, v in to_plain(config.to_dict()).items() if k != field_name}
-        assert drop_later_defaults(to_plain(config.to_dict())) == saved_before
+        saved_before = {k: v for k, v in to_plain(config).items() if k != field_name}
+        assert drop_later_defaults(to_plain(config)) == saved_before
         changed = dataclasses.replace(config, **{field_name: value})
-        assert drop_later_defaults(to_plain(changed.to_dict()))[field_name] == value
+        assert drop_later_defaults(to_plain(changed))[field_name] == value
 
     key = cache_key(tok, clips, data)
     tok.config = dataclasses.replace(tok.config, decoder_depth=tok.config.depth)  # same blocks, field set

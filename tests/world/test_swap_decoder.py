@@ -75,19 +75,28 @@ def test_swap_keeps_latents_and_statistics(pipeline: Path, tmp_path: Path) -> No
     assert loaded.tokenizer.config.blocks_per_decoder_level == depth
 
 
+def _check_shares_latents_keeps_decoder(pipeline: str, tier: str) -> None:
+    """The shipped `pipeline`'s tokenizer copy encodes exactly as the shipped `tier` (config, encoder,
+    quantiser and latent statistics), keeps a two-block decoder where the tier's has three, and its
+    refiner fits the copy's decoder, not the tier's."""
+    from worldfm.world.refiner import DetailRefiner, decoder_digest
+
+    folder = SHIPPED_WEIGHTS_DIR / pipeline
+    copy = VideoTokenizer.from_pretrained(folder / "tokenizer")
+    shipped = VideoTokenizer.from_pretrained(tier)
+    check_same_latents(copy, shipped, tier)
+    assert copy.config.latent_mean == shipped.config.latent_mean
+    assert copy.config.latent_std == shipped.config.latent_std
+    assert (copy.config.blocks_per_decoder_level, shipped.config.blocks_per_decoder_level) == (2, 3)
+    refiner = DetailRefiner.from_pretrained(folder / "refiner")
+    assert refiner.config.decoder_digest == decoder_digest(copy) != decoder_digest(shipped)
+
+
 def test_ar_pipeline_shares_the_shipped_dv_tokenizers_tokens() -> None:
     """ar-nano was trained over dv4x8x8-nano's stage-2 encoder, and carries stage 3's decoder, which its
     refiner was trained behind. The shipped dv4x8x8-nano is stage 4 since session 16, a decoder-only stage:
     the same encoder and quantiser (the same tokens), a deeper decoder."""
-    from worldfm.world.refiner import DetailRefiner, decoder_digest
-
-    folder = SHIPPED_WEIGHTS_DIR / "ar-nano"
-    copy = VideoTokenizer.from_pretrained(folder / "tokenizer")
-    shipped = VideoTokenizer.from_pretrained("dv4x8x8-nano")
-    check_same_latents(copy, shipped, "dv4x8x8-nano")
-    assert (copy.config.blocks_per_decoder_level, shipped.config.blocks_per_decoder_level) == (2, 3)
-    refiner = DetailRefiner.from_pretrained(folder / "refiner")
-    assert refiner.config.decoder_digest == decoder_digest(copy) != decoder_digest(shipped)
+    _check_shares_latents_keeps_decoder("ar-nano", "dv4x8x8-nano")
 
 
 def test_predict_pipeline_keeps_the_tokenizer_it_was_trained_over() -> None:
@@ -95,22 +104,12 @@ def test_predict_pipeline_keeps_the_tokenizer_it_was_trained_over() -> None:
     (configs/predict/predict-nano-gpu.yaml) and its refiner behind stage 4's decoder. The shipped
     cv4x8x8-nano is stage 5 since session 16, a decoder-only stage: the pipeline's copy has its encoder
     and latent statistics (the same latents), and keeps stage 4's decoder, which its refiner fits."""
-    from worldfm.world.refiner import DetailRefiner, decoder_digest
-
-    folder = SHIPPED_WEIGHTS_DIR / "predict-nano"
-    copy = VideoTokenizer.from_pretrained(folder / "tokenizer")
-    shipped = VideoTokenizer.from_pretrained("cv4x8x8-nano")
-    check_same_latents(copy, shipped, "cv4x8x8-nano")  # config, encoder and quantiser identical
-    assert copy.config.latent_mean == shipped.config.latent_mean
-    assert copy.config.latent_std == shipped.config.latent_std
-    assert (copy.config.blocks_per_decoder_level, shipped.config.blocks_per_decoder_level) == (2, 3)
-    record = json.loads((folder / "training_record.json").read_text())
+    _check_shares_latents_keeps_decoder("predict-nano", "cv4x8x8-nano")
+    record = json.loads((SHIPPED_WEIGHTS_DIR / "predict-nano" / "training_record.json").read_text())
     assert (
         record["tokenizer"] == "cv4x8x8-nano"
         and record["recipe_file"] == "configs/predict/predict-nano-gpu.yaml"
     )
-    refiner = DetailRefiner.from_pretrained(folder / "refiner")
-    assert refiner.config.decoder_digest == decoder_digest(copy) != decoder_digest(shipped)
 
 
 def test_refusals_leave_the_pipeline_untouched(pipeline: Path, tmp_path: Path) -> None:

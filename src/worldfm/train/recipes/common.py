@@ -147,11 +147,14 @@ def build(cls: type[T], data: Mapping[str, Any], where: str) -> T:
 
 def later_fields() -> dict[str, Any]:
     """Every config field added after runs were first saved -> its "as before" value (the config
-    classes' `LATER_FIELDS`; each name belongs to one class)."""
+    classes' `LATER_FIELDS`; each name belongs to one class). The tokenizer loss's `mse` shares its
+    name with the refiner loss's, whose every run has it: dropped from both fingerprints compared,
+    it changes no comparison."""
     from worldfm.tokenizers.config import TokenizerConfig
+    from worldfm.train.recipes.tokenizer import TokenizerLossSpec
     from worldfm.world.diffusion.config import DiTConfig
 
-    return {**TokenizerConfig.LATER_FIELDS, **DiTConfig.LATER_FIELDS}
+    return {**TokenizerConfig.LATER_FIELDS, **DiTConfig.LATER_FIELDS, **TokenizerLossSpec.LATER_FIELDS}
 
 
 def drop_later_defaults(fingerprint: Any) -> Any:

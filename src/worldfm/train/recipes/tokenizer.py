@@ -141,6 +141,10 @@ class TokenizerLossSpec:
     image_fraction: float = 0.1
     images_per_clip: int = 4
 
+    # Fields added after runs were first saved, with the value that means "as before" (left out of
+    # run fingerprints at that value, so earlier runs still resume).
+    LATER_FIELDS: ClassVar[dict[str, Any]] = {"mse": 0.0}
+
     def __post_init__(self) -> None:
         if not 0.0 <= self.image_fraction <= 1.0:
             raise ConfigError(f"loss.image_fraction must be in [0, 1], got {self.image_fraction!r}")
@@ -422,8 +426,6 @@ def run_tokenizer_recipe(
             "data": to_plain(recipe.data),
             "loss": to_plain(recipe.loss),
         }
-        if recipe.loss.mse == 0:  # (absent when off: runs from before the term keep resuming)
-            del fingerprint["loss"]["mse"]
         if recipe.model.init_from is not None:  # (absent otherwise: earlier runs keep resuming)
             fingerprint["init_from"] = recipe.model.init_from
         if recipe.model.freeze:
