@@ -70,6 +70,9 @@ def test_shipped_configs_parse() -> None:
             assert recipe.model.init_from == f"runs/{base}/export"
             pipeline = "runs/predict-nano-gpu/export" if tokenizer else recipe.tokenizer.source
             assert recipe.samples is not None and recipe.samples.pipeline == pipeline
+        if recipe.model.init_from_other_decoder:  # a shipped refiner moved behind a newer decoder
+            assert recipe.model.init_from is not None and "-tokenizer" in recipe.model.init_from
+            assert recipe.samples is not None and recipe.samples.pipeline == f"runs/predict-nano-tok{tokenizer}/export"
         assert {d.scenario for d in recipe.data.datasets} == {"objects", "robot", "driving"}
         assert "Launch" in path.read_text() and "attach-refiner" in path.read_text()
 
@@ -151,3 +154,43 @@ def test_resume_is_exact_and_export_fits_the_pipeline(tmp_path: Path, sim_root: 
     assert (export / "README.md").is_file() and (export / "training_record.json").is_file()
     attach_refiner(pipeline, export)
     assert PredictPipeline.from_pretrained(pipeline, guardrail="off").refiner is not None
+
+
+def test_init_from_another_decoder_needs_the_flag_and_moves_the_refiner(
+    tmp_path: Path, sim_root: Path
+) -> None:
+    """A refiner trained behind one decoder warm-starts a run behind another decoder of the same
+    latents only with `model.init_from_other_decoder`; the export is tied to the new decoder."""
+    from worldfm.tokenizers import VideoTokenizer
+
+    pipeline = tiny_pipeline(None).save_pretrained(tmp_path / "pipe", dtype="float32")
+    first = run_refiner_recipe(parse_refiner_recipe(tiny_recipe(sim_root, str(pipeline))), tmp_path / "s1")
+    other = VideoTokenizer.from_pretrained(pipeline / "tokenizer")
+    with torch.no_grad():  # a retrained decoder: same encoder, other decoder weights
+        for p in other.decoder.parameters():
+            p.add_(torch.randn(p.shape, generator=torch.Generator().manual_seed(3)) * 1e-2)
+    folder = other.save_pretrained(tmp_path / "other-decoder")
+    data = tiny_recipe(sim_root, str(folder))
+    data["model"]["init_from"] = first["export"]
+    with pytest.raises(ConfigError, match="was trained behind decoder"):
+        run_refiner_recipe(parse_refiner_recipe(data), tmp_path / "refused")
+    data["model"]["init_from_other_decoder"] = True
+    moved = run_refiner_recipe(parse_refiner_recipe(data), tmp_path / "moved")
+    export = Path(moved["export"])
+    assert DetailRefiner.from_pretrained(export).config.decoder_digest == decoder_digest(other)
+    assert decoder_digest(other) != DetailRefiner.from_pretrained(first["export"]).config.decoder_digest
+    assert "trained behind another decoder" in (export / "README.md").read_text()
+
+
+@pytest.mark.parametrize(
+    ("model", "message"),
+    [
+        ({"init_from_other_decoder": True}, "init_from_other_decoder needs model.init_from"),
+        ({"init_from": "x", "init_from_other_decoder": "yes"}, "init_from_other_decoder must be of type bool"),
+    ],
+)
+def test_init_from_other_decoder_is_checked(tmp_path: Path, model: dict[str, Any], message: str) -> None:
+    data = tiny_recipe(tmp_path, "predict-nano")
+    data["model"].update(model)
+    with pytest.raises(ConfigError, match=message):
+        parse_refiner_recipe(data)

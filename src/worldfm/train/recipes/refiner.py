@@ -93,16 +93,21 @@ VAL_COND_FRAMES = (1, 9)  # the conditioning lengths bench_predict tests
 class RefinerModelSpec:
     """`model`: the refiner's name and architecture (`worldfm.world.refiner.RefinerConfig` fields);
     `init_from` (optional): a refiner folder (e.g. an earlier run's `export/`) of the same architecture
-    and decoder to start from."""
+    and decoder to start from. `init_from_other_decoder`: allow an `init_from` trained behind another
+    decoder of the same latents (a decoder-only tokenizer stage): its weights start a fine-tune behind
+    `tokenizer.source`'s decoder, instead of the run being refused."""
 
     name: str = "refiner"
     channels: int = 32
     dilations: tuple[int, ...] = (1, 2, 4, 8, 1)
     tolerance: float = 0.1
     init_from: str | None = None
+    init_from_other_decoder: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "dilations", tuple(self.dilations))
+        if self.init_from_other_decoder and self.init_from is None:
+            raise ConfigError("model.init_from_other_decoder needs model.init_from")
         self.config()  # checks every field (errors get the section's name from the recipe parser)
 
     def config(self, tokenizer: str = "", digest: str = "") -> Any:
@@ -443,6 +448,12 @@ def _model_card(recipe: RefinerRecipe, config: Any, result: TrainResult, record:
         f"{config.receptive_field} px), trained behind the detail restore at tolerance {config.tolerance}.\n\n"
         + data_line(recipe.data, held_out=True)
         + init_line(recipe.model.init_from)
+        + (
+            "- The initial refiner was trained behind another decoder of the same latents; this stage "
+            "moved it behind the decoder above.\n"
+            if recipe.model.init_from_other_decoder
+            else ""
+        )
         + _samples_line(recipe.samples)
         + training_line(recipe, result, record, "clips")
         + f"- Held-out scores (EMA, exported {recipe.export.dtype} weights; k = 1 and 9, "
@@ -486,13 +497,15 @@ def export_refiner(
     return out_dir
 
 
-def initial_refiner(source: str, tokenizer: nn.Module) -> Any:
-    """`model.init_from`'s refiner (eval mode), checked to have been trained behind `tokenizer`'s decoder."""
+def initial_refiner(source: str, tokenizer: nn.Module, other_decoder: bool = False) -> Any:
+    """`model.init_from`'s refiner (eval mode), checked to have been trained behind `tokenizer`'s decoder
+    unless `other_decoder` (`model.init_from_other_decoder`)."""
     from worldfm.world.refiner import DetailRefiner, check_refiner_fits
 
     try:
         refiner = DetailRefiner.from_pretrained(source)
-        check_refiner_fits(refiner, tokenizer)
+        if not other_decoder:
+            check_refiner_fits(refiner, tokenizer)
     except (WorldfmError, OSError) as exc:
         raise ConfigError(f"model.init_from {source!r}: {exc}") from None
     return refiner
@@ -576,10 +589,13 @@ def run_refiner_recipe(
         }
         initial = None
         if recipe.model.init_from is not None:
-            initial = initial_refiner(recipe.model.init_from, tokenizer)
+            other = recipe.model.init_from_other_decoder
+            initial = initial_refiner(recipe.model.init_from, tokenizer, other)
             warm_start(model, initial.state_dict(), recipe.model.init_from)
             # (absent otherwise: earlier runs keep resuming)
             fingerprint["init_from"] = recipe.model.init_from
+            if other:
+                fingerprint["init_from_other_decoder"] = True
             if say:
                 say(f"initial refiner weights from {recipe.model.init_from}")
         banks: tuple[SampleBank | None, SampleBank | None] = (None, None)
