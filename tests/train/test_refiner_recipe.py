@@ -63,7 +63,8 @@ def test_shipped_configs_parse() -> None:
         assert recipe.model.name == name
         source = recipe.tokenizer.source
         if tokenizer:  # behind a tokenizer stage's own export (the shipped tier moved on)
-            assert source == f"runs/cv4x8x8-nano-stage{tokenizer}/export"
+            tier = "dv4x8x8-nano" if name == "refiner-ar-nano" else "cv4x8x8-nano"
+            assert source == f"runs/{tier}-stage{tokenizer}/export"
         else:
             assert source == name.removeprefix("refiner-")
         if stage:  # fine-tuned from the first stage on the world model's own samples
@@ -71,8 +72,10 @@ def test_shipped_configs_parse() -> None:
             pipeline = "runs/predict-nano-gpu/export" if tokenizer else recipe.tokenizer.source
             assert recipe.samples is not None and recipe.samples.pipeline == pipeline
         if recipe.model.init_from_other_decoder:  # a shipped refiner moved behind a newer decoder
-            assert recipe.model.init_from is not None and "-tokenizer" in recipe.model.init_from
-            assert recipe.samples is not None and recipe.samples.pipeline == f"runs/predict-nano-tok{tokenizer}/export"
+            assert recipe.model.init_from is not None and recipe.model.init_from.startswith(f"runs/{name}")
+            assert recipe.model.init_from.endswith("-stage2/export")  # the shipped refiner
+            pipeline = f"runs/{name.removeprefix('refiner-')}-tok{tokenizer}/export"
+            assert recipe.samples is not None and recipe.samples.pipeline == pipeline
         assert {d.scenario for d in recipe.data.datasets} == {"objects", "robot", "driving"}
         assert "Launch" in path.read_text() and "attach-refiner" in path.read_text()
 
@@ -186,7 +189,10 @@ def test_init_from_another_decoder_needs_the_flag_and_moves_the_refiner(
     ("model", "message"),
     [
         ({"init_from_other_decoder": True}, "init_from_other_decoder needs model.init_from"),
-        ({"init_from": "x", "init_from_other_decoder": "yes"}, "init_from_other_decoder must be of type bool"),
+        (
+            {"init_from": "x", "init_from_other_decoder": "yes"},
+            "init_from_other_decoder must be of type bool",
+        ),
     ],
 )
 def test_init_from_other_decoder_is_checked(tmp_path: Path, model: dict[str, Any], message: str) -> None:
