@@ -77,7 +77,7 @@ def test_swap_keeps_latents_and_statistics(pipeline: Path, tmp_path: Path) -> No
 
 def _check_shares_latents_keeps_decoder(pipeline: str, tier: str) -> None:
     """The shipped `pipeline`'s tokenizer copy encodes exactly as the shipped `tier` (config, encoder,
-    quantiser and latent statistics), keeps a two-block decoder where the tier's has three, and its
+    quantiser and latent statistics), keeps a two-block decoder where the tier's has more, and its
     refiner fits the copy's decoder, not the tier's."""
     from worldfm.world.refiner import DetailRefiner, decoder_digest
 
@@ -87,7 +87,7 @@ def _check_shares_latents_keeps_decoder(pipeline: str, tier: str) -> None:
     check_same_latents(copy, shipped, tier)
     assert copy.config.latent_mean == shipped.config.latent_mean
     assert copy.config.latent_std == shipped.config.latent_std
-    assert (copy.config.blocks_per_decoder_level, shipped.config.blocks_per_decoder_level) == (2, 3)
+    assert copy.config.blocks_per_decoder_level == 2 < shipped.config.blocks_per_decoder_level
     refiner = DetailRefiner.from_pretrained(folder / "refiner")
     assert refiner.config.decoder_digest == decoder_digest(copy) != decoder_digest(shipped)
 
@@ -102,7 +102,7 @@ def test_ar_pipeline_shares_the_shipped_dv_tokenizers_tokens() -> None:
 def test_predict_pipeline_keeps_the_tokenizer_it_was_trained_over() -> None:
     """predict-nano's DiT (since session 15) was trained over the latents of cv4x8x8-nano's stage 4
     (configs/predict/predict-nano-gpu.yaml) and its refiner behind stage 4's decoder. The shipped
-    cv4x8x8-nano is stage 5 since session 16, a decoder-only stage: the pipeline's copy has its encoder
+    cv4x8x8-nano is stage 6 since session 17 (stage 5 before), decoder-only stages: the pipeline's copy has its encoder
     and latent statistics (the same latents), and keeps stage 4's decoder, which its refiner fits."""
     _check_shares_latents_keeps_decoder("predict-nano", "cv4x8x8-nano")
     record = json.loads((SHIPPED_WEIGHTS_DIR / "predict-nano" / "training_record.json").read_text())
