@@ -134,11 +134,13 @@ def test_frozen_tokenizer_checks(tmp_path: Path) -> None:
 
 
 def test_fields_added_later_keep_fingerprints_and_cache_keys_at_their_default() -> None:
-    """Runs and caches saved before `TokenizerConfig.decoder_depth`, `DiTConfig.action_modulation` or
-    the tokenizer loss's `mse` existed keep resuming and their keys: at the "as before" value the field is left out; set, it counts."""
+    """Runs and caches saved before `TokenizerConfig.decoder_depth`, `DiTConfig.action_modulation`, the
+    tokenizer loss's `mse` or the refiner's `init_from_other_decoder` existed keep resuming and their
+    keys: at the "as before" value the field is left out; set, it counts."""
     import dataclasses
 
     from worldfm.train.recipes.common import drop_later_defaults
+    from worldfm.train.recipes.refiner import RefinerModelSpec
     from worldfm.train.recipes.tokenizer import TokenizerLossSpec
     from worldfm.world.diffusion.config import DiTConfig
 
@@ -147,6 +149,7 @@ def test_fields_added_later_keep_fingerprints_and_cache_keys_at_their_default() 
         (tok.config, "decoder_depth", 2),
         (DiTConfig(), "action_modulation", True),
         (TokenizerLossSpec(), "mse", 10.0),
+        (RefinerModelSpec(init_from="runs/x/export"), "init_from_other_decoder", True),
     ):
         saved_before = {k: v for k, v in to_plain(config).items() if k != field_name}
         assert drop_later_defaults(to_plain(config)) == saved_before

@@ -151,10 +151,16 @@ def later_fields() -> dict[str, Any]:
     name with the refiner loss's, whose every run has it: dropped from both fingerprints compared,
     it changes no comparison."""
     from worldfm.tokenizers.config import TokenizerConfig
+    from worldfm.train.recipes.refiner import RefinerModelSpec
     from worldfm.train.recipes.tokenizer import TokenizerLossSpec
     from worldfm.world.diffusion.config import DiTConfig
 
-    return {**TokenizerConfig.LATER_FIELDS, **DiTConfig.LATER_FIELDS, **TokenizerLossSpec.LATER_FIELDS}
+    return {
+        **TokenizerConfig.LATER_FIELDS,
+        **DiTConfig.LATER_FIELDS,
+        **TokenizerLossSpec.LATER_FIELDS,
+        **RefinerModelSpec.LATER_FIELDS,
+    }
 
 
 def drop_later_defaults(fingerprint: Any) -> Any:

@@ -104,6 +104,10 @@ class RefinerModelSpec:
     init_from: str | None = None
     init_from_other_decoder: bool = False
 
+    # Fields added after runs were first saved, with the value that means "as before" (left out of
+    # run fingerprints at that value, so earlier runs still resume).
+    LATER_FIELDS: ClassVar[dict[str, Any]] = {"init_from_other_decoder": False}
+
     def __post_init__(self) -> None:
         object.__setattr__(self, "dilations", tuple(self.dilations))
         if self.init_from_other_decoder and self.init_from is None:
@@ -594,8 +598,7 @@ def run_refiner_recipe(
             warm_start(model, initial.state_dict(), recipe.model.init_from)
             # (absent otherwise: earlier runs keep resuming)
             fingerprint["init_from"] = recipe.model.init_from
-            if other:
-                fingerprint["init_from_other_decoder"] = True
+            fingerprint["init_from_other_decoder"] = other
             if say:
                 say(f"initial refiner weights from {recipe.model.init_from}")
         banks: tuple[SampleBank | None, SampleBank | None] = (None, None)
