@@ -268,6 +268,7 @@ def main() -> None:
         "guidance": args.guidance,
         "noise_scale": args.noise_scale,
         "temperature": args.temperature,
+        "consensus": args.consensus,
         "seed": args.seed,
         "threads": args.threads,
         "models": [{"label": lbl, "spec": spec} for lbl, spec, _ in models],

@@ -33,8 +33,10 @@ Rows, for each scenario and each k (1, 9):
   (K > 1) also `<model> best-of-K`: K futures of the frames-only call in one batch (`samples=K`, the
   multiverse), each clip scored by the one closest to the truth (lowest mean MSE over the 16
   frames). A diagnostic of a sampling model, not a predictor (it picks with the answer): how much of
-  its gap to the truth is a different plausible future rather than a wrong one. The targets are
-  checked on the plain rows only.
+  its gap to the truth is a different plausible future rather than a wrong one. With `--consensus-of
+  C` (C > 1) also `<model> consensus-of-C`: the frames-only call with `consensus=C`
+  (`worldfm.world.consensus`: C futures drawn, the one nearest the others returned; a predictor, it
+  picks without the answer). The targets are checked on the plain rows only.
 - `copy-last`: the last conditioning frame repeated.
 - `flow`: OpenCV Farneback flow between the last two conditioning frames, the last frame warped
   forward at constant velocity (`predict_baselines.flow_extrapolate`); k = 9 only (it needs two
@@ -92,7 +94,7 @@ thread of a busy 2-core machine, so the default 16 episodes per scenario take ab
 
     python benchmarks/bench_predict.py [--models predict-nano ar-nano runs/ar-nano/export] [--episodes 16]
         [--size 64] [--steps N] [--guidance G] [--detail-restore T] [--prompt none|caption] [--threads 2] [--repeats 3]
-        [--seed 0] [--best-of K] [--quick] [--out PATH]
+        [--seed 0] [--consensus C] [--best-of K] [--consensus-of C] [--quick] [--out PATH]
 """
 
 from __future__ import annotations
@@ -328,6 +330,7 @@ def generate_kwargs(pipe: Any, args: argparse.Namespace) -> dict[str, Any]:
         "guidance": args.guidance,
         "detail_restore": args.detail_restore,
         "detail_refine": args.detail_refine,
+        "consensus": args.consensus,
     }
     if is_ar(pipe):
         return {"temperature": args.temperature, **common}
@@ -385,7 +388,10 @@ def run_model(
         return []
     has_refiner = pipe.refiner is not None and args.detail_refine is not False
     variants = (
-        ["frames", "raw"] + (["restore"] if has_refiner else []) + (["best"] if args.best_of > 1 else [])
+        ["frames", "raw"]
+        + (["restore"] if has_refiner else [])
+        + (["best"] if args.best_of > 1 else [])
+        + (["consensus"] if args.consensus_of > 1 else [])
     )
     if clips[0].actions is not None:
         if pipe.transformer.config.action_dim:
@@ -416,6 +422,8 @@ def run_model(
                 kwargs["detail_restore"] = 0.0
             elif variant == "restore":
                 kwargs["detail_refine"] = False
+            elif variant == "consensus":
+                kwargs["consensus"] = args.consensus_of
             out = pipe.generate(
                 k + HORIZON,
                 video=clip.frames[:k],
@@ -456,6 +464,7 @@ def run_model(
         "actions": f"{label} +actions",
         "shuffled": f"{label} +shuffled",
         "best": f"{label} best-of-{args.best_of}",
+        "consensus": f"{label} consensus-of-{args.consensus_of}",
         "raw": f"{label} as decoded",
         "restore": f"{label} restore only",
     }
@@ -474,6 +483,8 @@ def run_model(
             extra["shuffle"] = sorted(shuffle_kind)
         if variant == "best":
             extra["samples"] = args.best_of
+        if variant == "consensus":
+            extra["consensus"] = args.consensus_of
         rows.append(summarize(scenario, k, names[variant], "model", per_variant[variant], **extra))
     rows.append(summarize(scenario, k, f"{label} tokenizer", "reference", recon, model=label))
     rows.append(
@@ -854,6 +865,12 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="autoregressive models: token sampling temperature > 0 (default: the model's)",
     )
+    parser.add_argument(
+        "--consensus",
+        type=int,
+        default=None,
+        help="candidate futures per sample, the most typical returned (1 = plain sampling; default: the model's)",
+    )
     parser.add_argument("--seed", type=int, default=0, help="generation seed of episode 0 (i: seed + i)")
 
 
@@ -873,6 +890,12 @@ def main() -> None:
         "--best-of", type=int, default=1, help="also score the closest of K sampled futures (diagnostic rows)"
     )
     parser.add_argument(
+        "--consensus-of",
+        type=int,
+        default=1,
+        help="also score the frames-only call with consensus C (C futures, the most typical kept)",
+    )
+    parser.add_argument(
         "--quick", action="store_true", help="one episode per scenario, 4 sampler steps, 1 repeat"
     )
     parser.add_argument(
@@ -888,6 +911,8 @@ def main() -> None:
         or args.threads < 1
         or args.repeats < 1
         or args.best_of < 1
+        or args.consensus_of < 1
+        or (args.consensus is not None and args.consensus < 1)
         or args.seed < 0
         or (args.steps is not None and args.steps < 1)
         or (args.guidance is not None and not args.guidance >= 0)
@@ -897,7 +922,8 @@ def main() -> None:
         or args.size % 2
     ):
         parser.error(
-            "need --episodes >= 1, --threads >= 1, --repeats >= 1, --best-of >= 1, --seed >= 0, --steps >= 1, "
+            "need --episodes >= 1, --threads >= 1, --repeats >= 1, --best-of >= 1, --consensus(-of) >= 1, "
+            "--seed >= 0, --steps >= 1, "
             "--guidance >= 0, --noise-scale in (0, 2], --temperature > 0 and an even --size >= 16"
         )
     torch.set_num_threads(args.threads)
@@ -1004,6 +1030,8 @@ def main() -> None:
         "temperature": args.temperature,
         "seed": args.seed,
         "best_of": args.best_of,
+        "consensus": args.consensus,
+        "consensus_of": args.consensus_of,
         "threads": args.threads,
         "models": [model_record(label, spec, pipe) for label, spec, pipe in models],
         "skipped": skipped,

