@@ -21,7 +21,8 @@ decoded last conditioning frame, its pixels as given come back.
 `frames` counts the conditioning frames, as in Cosmos. Actions: `(frames - 1, A)` float, row i the
 action between output frames i and i + 1; a narrower A than the model's is zero-padded per row, a
 wider one is an error. Multiverse: `samples=K` samples K futures in one batch; sample i draws from
-its own generator seeded `seed + i`, so it is reproducible alone.
+its own generator seeded `seed + i`, so it is reproducible alone; `consensus=C` samples C candidates
+per sample and returns the most typical (`worldfm.world.consensus`).
 
 Guardrails are injected and on by default, exactly as in the diffusion pipelines
 (`guardrail="default"|"off"|object`; the prompt pre-guard runs before anything, the video post-guard

@@ -27,6 +27,8 @@ Trailing rows of a last window that runs past `frames` (generated, then cut) are
 
 Multiverse: `samples=K` generates K futures of the same condition in one batch; sample i is seeded
 with `seed + i` and draws all its noise from its own generator, so it is reproducible alone.
+`consensus=C` draws C candidates per sample in the same batch and returns each sample's most typical
+one (`worldfm.world.consensus`); `WorldOutput.seeds` then names the candidate kept.
 
 Guardrails are injected and on by default (`guardrail="default"`: worldfm's `WorldfmGuardrail`, the
 prompt pre-guard before anything runs, and the video post-guard, faces blurred and content checks,
