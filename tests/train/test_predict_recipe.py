@@ -158,6 +158,7 @@ def test_shipped_sampling_defaults_are_the_recipes() -> None:
         ("data.clip_length", 8, r"must be 1 \+ k\*4"),
         ("export.sampler", "ddim", "export.sampler must be one of"),
         ("export.steps", 0, "export.steps must be an integer >= 1"),
+        ("export.consensus", 0, "consensus must be between 1"),
         ("train.lr", "fast", "train.lr must be of type float"),
         ("cache.latents", "yes", "cache.latents must be of type bool"),
         ("cache.dtype", "fp8", "cache.dtype must be one of float32, bfloat16, int8"),
@@ -168,6 +169,13 @@ def test_recipe_errors(tmp_path: Path, dotted: str, value: Any, message: str) ->
     tok = save_tiny_tokenizer(tmp_path / "tok")
     with pytest.raises(ConfigError, match=message):
         parse_predict_recipe(edit(tiny_recipe(tmp_path, tok), dotted, value))
+
+
+def test_export_consensus_reaches_the_sampler_config(tmp_path: Path) -> None:
+    tok = save_tiny_tokenizer(tmp_path / "tok")
+    recipe = parse_predict_recipe(edit(tiny_recipe(tmp_path, tok), "export.consensus", 4))
+    assert recipe.export.sampler_config().consensus == 4
+    assert parse_predict_recipe(tiny_recipe(tmp_path, tok)).export.sampler_config().consensus == 1
 
 
 def test_size_mismatch_and_missing_tokenizer(tmp_path: Path) -> None:

@@ -99,6 +99,7 @@ def test_shipped_configs_parse() -> None:
         ("model.overrides.widht", 3, "model.overrides.widht"),
         ("conditioning.text_drop", 1.5, "conditioning.text_drop"),
         ("export.top_p", 0.0, "top_p"),
+        ("export.consensus", 65, "consensus must be between 1"),
         ("data.clip_length", 8, "1 \\+ k\\*4"),
         ("data.clip_length", 1, "fewer than model.sample_frames"),
         ("cache.latents", True, "cache.latents"),

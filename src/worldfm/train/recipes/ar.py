@@ -12,7 +12,7 @@ A recipe file has these sections (unknown keys anywhere are a ConfigError naming
     cache:        {tokens: true}
     train:        TrainerConfig fields (max_steps, max_minutes, batch_size, lr, ...)
     export:       {dtype: bfloat16, temperature: 1.0, top_k: 0, top_p: 1.0, guidance: 1.0, detail_restore: 0.1, fps: 10.0,
-                   roll_frames: null}
+                   roll_frames: null, consensus: 1}
 
 Windows. A clip of `clip_length` video frames is `1 + (clip_length - 1) / tf` latent frames; the
 model trains on windows of `sample_frames` of them. Each batch takes one window start (drawn from
@@ -193,6 +193,7 @@ class ARExportSpec:
     detail_restore: float = DEFAULT_DETAIL_RESTORE
     fps: float = 10.0
     roll_frames: int | None = None
+    consensus: int = 1
 
     def __post_init__(self) -> None:
         check_pipeline_export(self.dtype, self.fps, self.sampling_config)
@@ -201,7 +202,14 @@ class ARExportSpec:
         """The default `ARSamplingConfig` stored with the exported pipeline."""
         from worldfm.world.autoregressive.sampling import ARSamplingConfig
 
-        return ARSamplingConfig(self.temperature, self.top_k, self.top_p, self.guidance, self.detail_restore)
+        return ARSamplingConfig(
+            self.temperature,
+            self.top_k,
+            self.top_p,
+            self.guidance,
+            self.detail_restore,
+            consensus=self.consensus,
+        )
 
 
 @dataclass(frozen=True)

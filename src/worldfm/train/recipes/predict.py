@@ -12,7 +12,7 @@ A recipe file has these sections (unknown keys anywhere are a ConfigError naming
     cache:        {latents: true, dtype: float32}                # dtype: float32, bfloat16 or int8
     train:        TrainerConfig fields (max_steps, max_minutes, batch_size, lr, ...)
     export:       {dtype: bfloat16, sampler: heun, steps: 20, guidance: 3.0, shift: 1.0, detail_restore: 0.1, fps: 10.0,
-                   noise_scale: 1.0}
+                   noise_scale: 1.0, consensus: 1}
 
 Per clip and step the task draws (from the global torch RNG, seeded per rank and restored on
 resume): how many leading latent frames are given clean (`conditioning.latent_frames` with
@@ -246,6 +246,7 @@ class PredictExportSpec:
     fps: float = 10.0
     roll_frames: int | None = None
     noise_scale: float = 1.0
+    consensus: int = 1
 
     def __post_init__(self) -> None:
         check_pipeline_export(self.dtype, self.fps, self.sampler_config)
@@ -261,6 +262,7 @@ class PredictExportSpec:
             self.shift,
             self.detail_restore,
             noise_scale=self.noise_scale,
+            consensus=self.consensus,
         )
 
 
