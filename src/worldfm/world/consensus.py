@@ -5,7 +5,8 @@ moves the arm or an object where it did not go. With `consensus` C > 1 a pipelin
 futures per requested sample and returns the candidate with the least total squared distance (over
 the generated frames, in pixels) to the other C - 1: the medoid, the minimum-Bayes-risk choice under
 the mean squared error. It is a real future the model drew (not a blurred average of several), the
-one the others agree with most. It costs C times the sampling work; C = 1 is plain sampling.
+one the others agree with most. It costs C times the sampling work; C = 1 is plain sampling, and
+C = 2 cannot choose (each candidate is as far from the other) and returns the plain sample: use 3 or more.
 
 Seeds: sample i of a request with seed s and K samples has candidates with seeds
 `s + i, s + i + K, s + i + 2K, ...` (candidate 0 is the plain sample's seed, so consensus 1 is
