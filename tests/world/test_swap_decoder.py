@@ -101,11 +101,22 @@ def test_ar_pipeline_shares_the_shipped_dv_tokenizers_tokens() -> None:
 
 def test_predict_pipeline_keeps_the_tokenizer_it_was_trained_over() -> None:
     """predict-nano's DiT (since session 15) was trained over the latents of cv4x8x8-nano's stage 4
-    (configs/predict/predict-nano-gpu.yaml) and its refiner behind stage 4's decoder. The shipped
-    cv4x8x8-nano is stage 6 since session 17 (stage 5 before), decoder-only stages: the pipeline's copy has its encoder
-    and latent statistics (the same latents), and keeps stage 4's decoder, which its refiner fits."""
-    _check_shares_latents_keeps_decoder("predict-nano", "cv4x8x8-nano")
-    record = json.loads((SHIPPED_WEIGHTS_DIR / "predict-nano" / "training_record.json").read_text())
+    (configs/predict/predict-nano-gpu.yaml) and its refiner behind stage 4's decoder; the pipeline
+    carries that tokenizer. The shipped cv4x8x8-nano is stage 7 since session 18, which trained the
+    encoder again (grown to three blocks per level): its latents differ, so the pipeline keeps its own
+    copy (two encoder and two decoder blocks per level), and swapping the tier's decoder in is refused."""
+    from worldfm.world.refiner import DetailRefiner, decoder_digest
+
+    folder = SHIPPED_WEIGHTS_DIR / "predict-nano"
+    copy = VideoTokenizer.from_pretrained(folder / "tokenizer")
+    shipped = VideoTokenizer.from_pretrained("cv4x8x8-nano")
+    assert copy.config.depth == 2 < shipped.config.depth == 3
+    assert copy.config.blocks_per_decoder_level == 2 < shipped.config.blocks_per_decoder_level
+    with pytest.raises(WorldfmError, match="differs from the pipeline's in depth"):
+        check_same_latents(copy, shipped, "cv4x8x8-nano")
+    refiner = DetailRefiner.from_pretrained(folder / "refiner")
+    assert refiner.config.decoder_digest == decoder_digest(copy) != decoder_digest(shipped)
+    record = json.loads((folder / "training_record.json").read_text())
     assert (
         record["tokenizer"] == "cv4x8x8-nano"
         and record["recipe_file"] == "configs/predict/predict-nano-gpu.yaml"
