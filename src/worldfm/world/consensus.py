@@ -77,7 +77,7 @@ def select_consensus(videos: np.ndarray, samples: int, start: int = 0) -> list[i
         return list(range(samples))
     chosen = []
     for i in range(samples):
-        members = list(range(i, rows, samples))
-        dist = pairwise_sq_distances(videos[members, start:])
-        chosen.append(members[int(np.argmin(dist.sum(axis=1)))])
+        # sample i's candidates are every `samples`-th row from i: a strided view, no copy of the videos
+        dist = pairwise_sq_distances(videos[i::samples, start:])
+        chosen.append(i + samples * int(np.argmin(dist.sum(axis=1))))
     return chosen
