@@ -9,19 +9,22 @@ import torch.nn.functional as F
 
 from worldfm.errors import ConfigError
 from worldfm.train.losses import (
+    PSNR_EPS,
     LossWeights,
     frequency_loss,
     gradient_loss,
     l1_loss,
     mse_loss,
+    psnr_loss,
     reconstruction_loss,
     sobel,
     ssim,
     ssim_loss,
 )
+from worldfm.video.metrics import psnr as psnr_metric
 from worldfm.video.metrics import ssim as ssim_metric
 
-LOSSES = [l1_loss, mse_loss, ssim_loss, gradient_loss, frequency_loss]
+LOSSES = [l1_loss, mse_loss, psnr_loss, ssim_loss, gradient_loss, frequency_loss]
 
 
 def video(seed: int = 0, shape: tuple[int, ...] = (2, 3, 5, 16, 16)) -> torch.Tensor:
@@ -81,15 +84,52 @@ def test_frequency_loss_is_parseval_consistent() -> None:
     assert frequency_loss(a, b).item() > 0
 
 
+def test_psnr_loss_is_the_frame_averaged_psnr_up_to_a_constant() -> None:
+    # Frames far above the floor: loss = mean over frames of (10 log10(4 / eps) - PSNR_frame).
+    x = video(0)
+    y = (x + 0.1 * video(1)).clamp(-1, 1)
+    frame_psnr = psnr_metric(y, x).per_frame  # (B, T); the metric shifts [-1, 1] to [0, 2] itself
+    want = float((10 * np.log10(4.0 / PSNR_EPS) - frame_psnr).mean())
+    assert psnr_loss(y, x).item() == pytest.approx(want, abs=0.02)
+
+
+def test_psnr_loss_weighs_clean_frames_up_where_pooled_mse_does_not() -> None:
+    # Frame 0 has a tiny error, frame 1 a large one: pooled MSE gives frame 0 a small share of the
+    # gradient (its error is small); per-frame log MSE gives both frames an equal share per unit of
+    # relative error, so frame 0's gradient is far larger than under MSE.
+    x = torch.zeros(1, 3, 2, 8, 8)
+    y = x.clone()
+    y[:, :, 0] += 0.01
+    y[:, :, 1] += 0.3
+    shares = {}
+    for fn in (mse_loss, psnr_loss):
+        p = y.clone().requires_grad_(True)
+        fn(p, x).backward()
+        g = p.grad.abs().sum(dim=(0, 1, 3, 4))  # per frame
+        shares[fn.__name__] = (g[0] / g.sum()).item()
+    assert shares["mse_loss"] < 0.05 < 0.9 < shares["psnr_loss"]
+
+
 def test_reconstruction_loss_weights_and_terms() -> None:
     x, y = video(0), video(1)
     aux = torch.tensor(0.25, requires_grad=True)
     total, terms = reconstruction_loss(
-        y, x, LossWeights(l1=1.0, ssim=0.5, gradient=0.0, frequency=2.0, aux=3.0, mse=4.0), aux
+        y,
+        x,
+        LossWeights(l1=1.0, ssim=0.5, gradient=0.0, frequency=2.0, aux=3.0, mse=4.0, psnr=0.01),
+        aux,
     )
-    assert set(terms) == {"l1", "mse", "ssim", "frequency", "aux"}
+    assert set(terms) == {"l1", "mse", "psnr", "ssim", "frequency", "aux"}
     assert terms["mse"].item() == pytest.approx(((y - x) ** 2).mean().item(), rel=1e-6)
-    want = terms["l1"] + 4.0 * terms["mse"] + 0.5 * terms["ssim"] + 2.0 * terms["frequency"] + 3.0 * 0.25
+    assert terms["psnr"].item() == pytest.approx(psnr_loss(y, x).item(), rel=1e-6)
+    want = (
+        terms["l1"]
+        + 4.0 * terms["mse"]
+        + 0.01 * terms["psnr"]
+        + 0.5 * terms["ssim"]
+        + 2.0 * terms["frequency"]
+        + 3.0 * 0.25
+    )
     assert total.item() == pytest.approx(want.item(), rel=1e-6)
     total0, terms0 = reconstruction_loss(x, x, LossWeights(), torch.tensor(0.0))
     assert total0.item() == pytest.approx(0.0, abs=1e-6)
@@ -105,6 +145,8 @@ def test_errors() -> None:
         LossWeights(ssim=-1.0)
     with pytest.raises(ConfigError, match="loss weight mse"):
         LossWeights(mse=-0.5)
+    with pytest.raises(ConfigError, match="loss weight psnr"):
+        LossWeights(psnr=-0.1)
     with pytest.raises(ConfigError, match=r"\(B, C, T, H, W\)"):
         l1_loss(torch.zeros(3, 4), torch.zeros(3, 4))
 

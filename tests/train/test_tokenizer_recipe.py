@@ -99,6 +99,7 @@ def edit(recipe: dict[str, Any], dotted: str, value: Any) -> dict[str, Any]:
         ("data.val_episodes", 3, "data.val_episodes"),
         ("loss.ssim", -1.0, "loss.ssim must be a number >= 0"),
         ("loss.mse", -1.0, "loss.mse must be a number >= 0"),
+        ("loss.psnr", -1.0, "loss.psnr must be a number >= 0"),
         ("loss.image_fraction", 2.0, "loss.image_fraction must be in"),
         ("export.dtype", "int8", "export.dtype must be"),
         ("data", None, "missing the section 'data'"),
@@ -130,10 +131,11 @@ def test_recipe_round_trips_to_a_plain_dict(tmp_path: Path) -> None:
         recipe.with_train(max_steps=0)
 
 
-def test_mse_term_is_off_unless_set(tmp_path: Path) -> None:
-    assert parse_tokenizer_recipe(tiny_recipe(tmp_path)).loss.weights.mse == 0.0
-    recipe = parse_tokenizer_recipe(edit(tiny_recipe(tmp_path), "loss.mse", 10.0))
-    assert recipe.loss.weights.mse == 10.0 and recipe.loss.weights.l1 == recipe.loss.l1
+@pytest.mark.parametrize(("term", "value"), [("mse", 10.0), ("psnr", 0.01)])
+def test_later_terms_are_off_unless_set(tmp_path: Path, term: str, value: float) -> None:
+    assert getattr(parse_tokenizer_recipe(tiny_recipe(tmp_path)).loss.weights, term) == 0.0
+    recipe = parse_tokenizer_recipe(edit(tiny_recipe(tmp_path), f"loss.{term}", value))
+    assert getattr(recipe.loss.weights, term) == value and recipe.loss.weights.l1 == recipe.loss.l1
 
 
 def test_single_frame_batches() -> None:

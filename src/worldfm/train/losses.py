@@ -8,6 +8,10 @@ frame by frame, except the temporal term of `gradient_loss`.
 - `l1_loss`: mean absolute error.
 - `mse_loss`: mean squared error, the term PSNR measures (L1 pulls towards the median and tolerates
   rare large errors that cost PSNR most).
+- `psnr_loss`: mean over frames of 10 log10(1 + MSE_frame / eps), i.e. minus each frame's PSNR up to a
+  constant once the error is well above eps. Pooled MSE is dominated by the hardest frames; benchmarks
+  average PSNR over frames, where a clean frame gaining 1 dB counts as much as a hard one gaining 1 dB.
+  This term weighs each frame's squared error by 1 / (its MSE + eps), so it trains for that average.
 - `ssim_loss`: 1 - SSIM (Wang et al. 2004: Gaussian window 11, sigma 1.5, K1 0.01, K2 0.03, per RGB
   channel, valid region), the structural term; matches `worldfm.video.metrics.ssim` exactly.
 - `gradient_loss`: L1 between Sobel edge maps (x and y), plus L1 between frame differences for
@@ -27,6 +31,9 @@ from worldfm.errors import ConfigError
 
 SSIM_WINDOW, SSIM_SIGMA, SSIM_K1, SSIM_K2 = 11, 1.5, 0.01, 0.03
 DATA_RANGE = 2.0  # [-1, 1]
+# psnr_loss's floor: an MSE of 1e-5 on [-1, 1] is 56 dB, past what 8-bit output can show (~59 dB with
+# rounding noise), so frames that good stop pulling.
+PSNR_EPS = 1e-5
 
 
 def _check(pred: torch.Tensor, target: torch.Tensor) -> None:
@@ -56,6 +63,14 @@ def mse_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """Mean squared error."""
     _check(pred, target)
     return (pred.float() - target.float()).square().mean()
+
+
+def psnr_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Mean over frames of 10 log10(1 + MSE_frame / PSNR_EPS): 0 for identical inputs; about
+    (56 dB - the frame's PSNR) when the frame's MSE is well above PSNR_EPS."""
+    _check(pred, target)
+    per_frame = (_frames(pred) - _frames(target)).square().flatten(1).mean(dim=1)  # (N,)
+    return (10.0 * torch.log10(1.0 + per_frame / PSNR_EPS)).mean()
 
 
 def _gaussian(device: torch.device) -> torch.Tensor:
@@ -133,9 +148,10 @@ class LossWeights:
     frequency: float = 0.0
     aux: float = 1.0
     mse: float = 0.0
+    psnr: float = 0.0
 
     def __post_init__(self) -> None:
-        for name in ("l1", "ssim", "gradient", "frequency", "aux", "mse"):
+        for name in ("l1", "ssim", "gradient", "frequency", "aux", "mse", "psnr"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
                 raise ConfigError(f"loss weight {name} must be a number >= 0, got {value!r}")
@@ -153,6 +169,7 @@ def reconstruction_loss(
     for name, fn in (
         ("l1", l1_loss),
         ("mse", mse_loss),
+        ("psnr", psnr_loss),
         ("ssim", ssim_loss),
         ("gradient", gradient_loss),
         ("frequency", frequency_loss),

@@ -138,12 +138,13 @@ class TokenizerLossSpec:
     frequency: float = 0.0
     aux: float = 1.0
     mse: float = 0.0
+    psnr: float = 0.0
     image_fraction: float = 0.1
     images_per_clip: int = 4
 
     # Fields added after runs were first saved, with the value that means "as before" (left out of
     # run fingerprints at that value, so earlier runs still resume).
-    LATER_FIELDS: ClassVar[dict[str, Any]] = {"mse": 0.0}
+    LATER_FIELDS: ClassVar[dict[str, Any]] = {"mse": 0.0, "psnr": 0.0}
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.image_fraction <= 1.0:
@@ -157,7 +158,7 @@ class TokenizerLossSpec:
 
     @property
     def weights(self) -> LossWeights:
-        return LossWeights(self.l1, self.ssim, self.gradient, self.frequency, self.aux, self.mse)
+        return LossWeights(self.l1, self.ssim, self.gradient, self.frequency, self.aux, self.mse, self.psnr)
 
 
 @dataclass(frozen=True)
