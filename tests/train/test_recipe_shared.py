@@ -135,8 +135,8 @@ def test_frozen_tokenizer_checks(tmp_path: Path) -> None:
 
 def test_fields_added_later_keep_fingerprints_and_cache_keys_at_their_default() -> None:
     """Runs and caches saved before `TokenizerConfig.decoder_depth`, `DiTConfig.action_modulation`, the
-    tokenizer loss's `mse` and `psnr` or the refiner's `init_from_other_decoder` existed keep resuming and their
-    keys: at the "as before" value the field is left out; set, it counts."""
+    tokenizer loss's `mse` and `psnr` or the refiner's `init_from_other_decoder` existed keep resuming
+    and their keys: at the "as before" value the field is left out; set, it counts."""
     import dataclasses
 
     from worldfm.train.recipes.common import drop_later_defaults

@@ -103,8 +103,9 @@ def test_predict_pipeline_keeps_the_tokenizer_it_was_trained_over() -> None:
     """predict-nano's DiT (since session 15) was trained over the latents of cv4x8x8-nano's stage 4
     (configs/predict/predict-nano-gpu.yaml) and its refiner behind stage 4's decoder; the pipeline
     carries that tokenizer. The shipped cv4x8x8-nano is stage 8 since session 19 (stage 7, session 18,
-    trained the encoder again, grown to three blocks per level; stage 8 once more): its latents differ, so the pipeline keeps its own
-    copy (two encoder and two decoder blocks per level), and swapping the tier's decoder in is refused."""
+    trained the encoder again, grown to three blocks per level; stage 8 once more): its latents differ,
+    so the pipeline keeps its own copy (two encoder and two decoder blocks per level), and swapping the
+    tier's decoder in is refused."""
     from worldfm.world.refiner import DetailRefiner, decoder_digest
 
     folder = SHIPPED_WEIGHTS_DIR / "predict-nano"

@@ -158,7 +158,8 @@ class TokenizerLossSpec:
 
     @property
     def weights(self) -> LossWeights:
-        return LossWeights(self.l1, self.ssim, self.gradient, self.frequency, self.aux, self.mse, self.psnr)
+        # by name: every LossWeights field has its twin here, and positional order would go wrong silently
+        return LossWeights(**{f.name: getattr(self, f.name) for f in dataclasses.fields(LossWeights)})
 
 
 @dataclass(frozen=True)
