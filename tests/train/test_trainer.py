@@ -246,6 +246,20 @@ def test_fit_minutes_sizes_the_schedule_at_the_end_of_warmup_and_a_resume_keeps_
     assert again.fit().step == 11 and again.config.max_steps == 11
 
 
+def test_a_smaller_max_steps_stops_a_resumed_fit_minutes_run_and_keeps_its_schedule(tmp_path: Path) -> None:
+    # `--max-steps N` on a resumed fit_minutes run stops at N (the checkpoint's fitted schedule, 1000
+    # steps here, is kept for the learning rate) instead of running the schedule out.
+    first = make(tmp_path / "run", max_steps=1000, warmup_steps=10, fit_minutes=60.0)
+    assert first.fit(until=12).step == 12 and first.config.max_steps == 1000
+    capped = make(tmp_path / "run", max_steps=14, warmup_steps=10, fit_minutes=60.0)
+    result = capped.fit()
+    assert (result.step, result.stop_reason, capped.config.max_steps) == (14, "until", 1000)
+    assert load_checkpoint(latest_checkpoint(tmp_path / "run"))["scheduler"]["total_steps"] == 1000
+    straight = make(tmp_path / "straight", max_steps=1000, warmup_steps=10, fit_minutes=60.0).fit(until=14)
+    assert [h["loss"] for h in result.history] == [h["loss"] for h in straight.history[12:]]
+    assert [h["lr"] for h in result.history] == [h["lr"] for h in straight.history[12:]]
+
+
 def test_fit_minutes_with_a_large_budget_keeps_max_steps_and_the_same_losses(tmp_path: Path) -> None:
     plain = make(tmp_path / "a", max_steps=12, warmup_steps=10).fit()
     fitted = make(tmp_path / "b", max_steps=12, warmup_steps=10, fit_minutes=60.0).fit()

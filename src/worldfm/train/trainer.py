@@ -361,6 +361,9 @@ class Trainer:
         self.consumed = 0  # micro-batches taken from the data so far (this rank; equal on all ranks)
         self.elapsed_before = 0.0  # wall seconds of earlier sessions of this run
         self.last_val: dict[str, float] = {}
+        # A resumed fit_minutes run whose configured max_steps (e.g. --max-steps) is below the fitted
+        # schedule stops there, keeping the schedule (as `until` does), instead of running it out.
+        self.step_cap: int | None = None
         self._batches_per_epoch: int | None = None
 
     # ----- helpers -----
@@ -503,7 +506,9 @@ class Trainer:
             )
         if self.config.fit_minutes is not None and int(state["step"]) >= self.config.warmup_steps:
             # the schedule sized in the first call
-            self.config = self.config.replace(max_steps=int(state["scheduler"]["total_steps"]))
+            fitted = int(state["scheduler"]["total_steps"])
+            self.step_cap = self.config.max_steps if self.config.max_steps < fitted else None
+            self.config = self.config.replace(max_steps=fitted)
         self.model.load_state_dict(state["model"])
         self.ema.load_state_dict(state["ema"])
         self.optimizer.load_state_dict(state["optimizer"])
@@ -558,6 +563,8 @@ class Trainer:
             run folder that already holds checkpoints is an error (nothing is overwritten).
         until: stop (and checkpoint) once this many updates are done, without changing the
             schedule, which still runs to `max_steps`; a later `fit` continues (stop_reason "until").
+            A resumed `fit_minutes` run keeps its fitted schedule, and a configured `max_steps` below
+            it stops the run there in the same way.
         """
         c = self.config
         if c.threads is not None and self.device.type == "cpu":
@@ -592,7 +599,7 @@ class Trainer:
         )
         history: list[dict[str, float]] = []
         stop_reason = "max_steps"
-        target = c.max_steps if until is None else min(int(until), c.max_steps)
+        target = min(int(x) for x in (c.max_steps, until, self.step_cap) if x is not None)
         if target < c.max_steps:
             stop_reason = "until"
         batches = self._loader() if self.step < target else iter(())
