@@ -75,28 +75,33 @@ def test_swap_keeps_latents_and_statistics(pipeline: Path, tmp_path: Path) -> No
     assert loaded.tokenizer.config.blocks_per_decoder_level == depth
 
 
-def _check_shares_latents_keeps_decoder(pipeline: str, tier: str) -> None:
-    """The shipped `pipeline`'s tokenizer copy encodes exactly as the shipped `tier` (config, encoder,
-    quantiser and latent statistics), keeps a two-block decoder where the tier's has more, and its
-    refiner fits the copy's decoder, not the tier's."""
+def _check_keeps_its_own_tokenizer(
+    pipeline: str, tier: str, depths: tuple[int, int], trained_over: str
+) -> None:
+    """The shipped `pipeline` carries its own tokenizer copy: `depths` = (encoder blocks per level of the
+    copy, of the shipped `tier`), a two-block decoder where the tier's has more, a refiner fitted to the
+    copy's decoder, and swapping the tier's decoder in is refused (other latents). `trained_over`: the
+    tokenizer the world model's training record names."""
     from worldfm.world.refiner import DetailRefiner, decoder_digest
 
     folder = SHIPPED_WEIGHTS_DIR / pipeline
     copy = VideoTokenizer.from_pretrained(folder / "tokenizer")
     shipped = VideoTokenizer.from_pretrained(tier)
-    check_same_latents(copy, shipped, tier)
-    assert copy.config.latent_mean == shipped.config.latent_mean
-    assert copy.config.latent_std == shipped.config.latent_std
+    assert (copy.config.depth, shipped.config.depth) == depths
     assert copy.config.blocks_per_decoder_level == 2 < shipped.config.blocks_per_decoder_level
+    with pytest.raises(WorldfmError, match="differs from the pipeline's in depth"):
+        check_same_latents(copy, shipped, tier)
     refiner = DetailRefiner.from_pretrained(folder / "refiner")
     assert refiner.config.decoder_digest == decoder_digest(copy) != decoder_digest(shipped)
+    record = json.loads((folder / "training_record.json").read_text())
+    assert record["tokenizer"] == trained_over
 
 
-def test_ar_pipeline_shares_the_shipped_dv_tokenizers_tokens() -> None:
-    """ar-nano was trained over dv4x8x8-nano's stage-2 encoder, and carries stage 3's decoder, which its
-    refiner was trained behind. The shipped dv4x8x8-nano is stage 4 since session 16, a decoder-only stage:
-    the same encoder and quantiser (the same tokens), a deeper decoder."""
-    _check_shares_latents_keeps_decoder("ar-nano", "dv4x8x8-nano")
+def test_ar_pipeline_keeps_the_tokenizer_it_was_trained_over() -> None:
+    """ar-nano was trained over dv4x8x8-nano's stage-2 encoder and carries stage 3's decoder, which its
+    refiner was trained behind. The shipped dv4x8x8-nano is stage 5 since session 20, which trained the
+    encoder again, grown to two blocks per level: other tokens, so the pipeline keeps its own copy."""
+    _check_keeps_its_own_tokenizer("ar-nano", "dv4x8x8-nano", (1, 2), "runs/dv4x8x8-nano-stage2/export")
 
 
 def test_predict_pipeline_keeps_the_tokenizer_it_was_trained_over() -> None:
@@ -104,24 +109,10 @@ def test_predict_pipeline_keeps_the_tokenizer_it_was_trained_over() -> None:
     (configs/predict/predict-nano-gpu.yaml) and its refiner behind stage 4's decoder; the pipeline
     carries that tokenizer. The shipped cv4x8x8-nano is stage 8 since session 19 (stage 7, session 18,
     trained the encoder again, grown to three blocks per level; stage 8 once more): its latents differ,
-    so the pipeline keeps its own copy (two encoder and two decoder blocks per level), and swapping the
-    tier's decoder in is refused."""
-    from worldfm.world.refiner import DetailRefiner, decoder_digest
-
-    folder = SHIPPED_WEIGHTS_DIR / "predict-nano"
-    copy = VideoTokenizer.from_pretrained(folder / "tokenizer")
-    shipped = VideoTokenizer.from_pretrained("cv4x8x8-nano")
-    assert copy.config.depth == 2 < shipped.config.depth == 3
-    assert copy.config.blocks_per_decoder_level == 2 < shipped.config.blocks_per_decoder_level
-    with pytest.raises(WorldfmError, match="differs from the pipeline's in depth"):
-        check_same_latents(copy, shipped, "cv4x8x8-nano")
-    refiner = DetailRefiner.from_pretrained(folder / "refiner")
-    assert refiner.config.decoder_digest == decoder_digest(copy) != decoder_digest(shipped)
-    record = json.loads((folder / "training_record.json").read_text())
-    assert (
-        record["tokenizer"] == "cv4x8x8-nano"
-        and record["recipe_file"] == "configs/predict/predict-nano-gpu.yaml"
-    )
+    so the pipeline keeps its own copy (two encoder and two decoder blocks per level)."""
+    _check_keeps_its_own_tokenizer("predict-nano", "cv4x8x8-nano", (2, 3), "cv4x8x8-nano")
+    record = json.loads((SHIPPED_WEIGHTS_DIR / "predict-nano" / "training_record.json").read_text())
+    assert record["recipe_file"] == "configs/predict/predict-nano-gpu.yaml"
 
 
 def test_refusals_leave_the_pipeline_untouched(pipeline: Path, tmp_path: Path) -> None:
@@ -130,7 +121,7 @@ def test_refusals_leave_the_pipeline_untouched(pipeline: Path, tmp_path: Path) -
     with pytest.raises(WorldfmError, match=r"encoder weights differ from the pipeline's \(encoder\."):
         swap_decoder(pipeline, _retrained(old, tmp_path / "encoder", seed=2, touch_encoder=True))
     with pytest.raises(
-        WorldfmError, match="differs from the pipeline's in depth, fsq_levels, kind, latent_channels"
+        WorldfmError, match="differs from the pipeline's in fsq_levels, kind, latent_channels"
     ):
         swap_decoder(pipeline, "dv4x8x8-nano")
     with pytest.raises(WorldfmError, match="not a world model pipeline folder"):
