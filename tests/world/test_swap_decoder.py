@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -77,11 +78,11 @@ def test_swap_keeps_latents_and_statistics(pipeline: Path, tmp_path: Path) -> No
 
 def _check_keeps_its_own_tokenizer(
     pipeline: str, tier: str, depths: tuple[int, int], trained_over: str
-) -> None:
+) -> dict[str, Any]:
     """The shipped `pipeline` carries its own tokenizer copy: `depths` = (encoder blocks per level of the
     copy, of the shipped `tier`), a two-block decoder where the tier's has more, a refiner fitted to the
     copy's decoder, and swapping the tier's decoder in is refused (other latents). `trained_over`: the
-    tokenizer the world model's training record names."""
+    tokenizer the world model's training record names. Returns that training record."""
     from worldfm.world.refiner import DetailRefiner, decoder_digest
 
     folder = SHIPPED_WEIGHTS_DIR / pipeline
@@ -95,6 +96,7 @@ def _check_keeps_its_own_tokenizer(
     assert refiner.config.decoder_digest == decoder_digest(copy) != decoder_digest(shipped)
     record = json.loads((folder / "training_record.json").read_text())
     assert record["tokenizer"] == trained_over
+    return record
 
 
 def test_ar_pipeline_keeps_the_tokenizer_it_was_trained_over() -> None:
@@ -110,8 +112,7 @@ def test_predict_pipeline_keeps_the_tokenizer_it_was_trained_over() -> None:
     carries that tokenizer. The shipped cv4x8x8-nano is stage 8 since session 19 (stage 7, session 18,
     trained the encoder again, grown to three blocks per level; stage 8 once more): its latents differ,
     so the pipeline keeps its own copy (two encoder and two decoder blocks per level)."""
-    _check_keeps_its_own_tokenizer("predict-nano", "cv4x8x8-nano", (2, 3), "cv4x8x8-nano")
-    record = json.loads((SHIPPED_WEIGHTS_DIR / "predict-nano" / "training_record.json").read_text())
+    record = _check_keeps_its_own_tokenizer("predict-nano", "cv4x8x8-nano", (2, 3), "cv4x8x8-nano")
     assert record["recipe_file"] == "configs/predict/predict-nano-gpu.yaml"
 
 
