@@ -101,8 +101,8 @@ def _check_keeps_its_own_tokenizer(
 
 def test_ar_pipeline_keeps_the_tokenizer_it_was_trained_over() -> None:
     """ar-nano was trained over dv4x8x8-nano's stage-2 encoder and carries stage 3's decoder, which its
-    refiner was trained behind. The shipped dv4x8x8-nano is stage 5 since session 20, which trained the
-    encoder again, grown to two blocks per level: other tokens, so the pipeline keeps its own copy."""
+    refiner was trained behind. The shipped dv4x8x8-nano is stage 6 since session 21 (stage 5, session 20,
+    trained the encoder again, grown to two blocks per level): other tokens, so the pipeline keeps its own copy."""
     _check_keeps_its_own_tokenizer("ar-nano", "dv4x8x8-nano", (1, 2), "runs/dv4x8x8-nano-stage2/export")
 
 
