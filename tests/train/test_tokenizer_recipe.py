@@ -62,9 +62,9 @@ def test_shipped_configs_parse() -> None:
         recipe = load_tokenizer_recipe(path)
         tier, _, stage = path.stem.partition("-stage")
         assert recipe.tokenizer_config().name == tier
-        if stage:  # stage N starts from stage N-1's export
-            previous = "" if stage == "2" else f"-stage{int(stage) - 1}"
-            assert recipe.model.init_from == f"runs/{tier}{previous}/export"
+        if stage:  # stage N starts from an earlier stage's export (N-1's, or the last shipped one's)
+            earlier = {f"runs/{tier}/export"} | {f"runs/{tier}-stage{k}/export" for k in range(2, int(stage))}
+            assert recipe.model.init_from in earlier
         assert {d.scenario for d in recipe.data.datasets} == {"objects", "robot", "driving"}
         assert "Launch" in path.read_text()  # each says how to launch it
 
