@@ -48,6 +48,10 @@ def tiny_recipe(root: Path, **train: Any) -> dict[str, Any]:
     }
 
 
+# Stages whose run was measured and not shipped: the next stage starts from the one before them.
+UNSHIPPED_STAGES = {"cv4x8x8-nano": {9}}
+
+
 def test_shipped_configs_parse() -> None:
     names = {p.stem for p in CONFIGS}
     assert {
@@ -62,9 +66,10 @@ def test_shipped_configs_parse() -> None:
         recipe = load_tokenizer_recipe(path)
         tier, _, stage = path.stem.partition("-stage")
         assert recipe.tokenizer_config().name == tier
-        if stage:  # stage N starts from an earlier stage's export (N-1's, or the last shipped one's)
-            earlier = {f"runs/{tier}/export"} | {f"runs/{tier}-stage{k}/export" for k in range(2, int(stage))}
-            assert recipe.model.init_from in earlier
+        if stage:  # stage N starts from the export of the last shipped stage before it
+            start = max(k for k in range(1, int(stage)) if k not in UNSHIPPED_STAGES.get(tier, ()))
+            previous = "" if start == 1 else f"-stage{start}"
+            assert recipe.model.init_from == f"runs/{tier}{previous}/export"
         assert {d.scenario for d in recipe.data.datasets} == {"objects", "robot", "driving"}
         assert "Launch" in path.read_text()  # each says how to launch it
 
