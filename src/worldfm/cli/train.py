@@ -44,6 +44,14 @@ Threads = Annotated[
     ),
 ]
 AsJson = Annotated[bool, typer.Option("--json", help="Print a JSON summary at the end.")]
+PrintRecipe = Annotated[
+    bool,
+    typer.Option(
+        "--print-recipe",
+        help="Print the recipe as it would run (its `base:` files merged in, the options above applied) "
+        "as YAML, and exit without training.",
+    ),
+]
 
 
 @app.command()
@@ -62,6 +70,7 @@ def tokenizer(
     device: Device = None,
     threads: Threads = None,
     as_json: AsJson = False,
+    print_recipe: PrintRecipe = False,
 ) -> None:
     """Train a video tokenizer from a recipe and export its EMA weights to OUT/export.
 
@@ -71,7 +80,7 @@ def tokenizer(
     from worldfm.train.recipes.tokenizer import load_tokenizer_recipe, run_tokenizer_recipe
 
     _run(load_tokenizer_recipe, run_tokenizer_recipe, config, out, resume, device, as_json,
-         max_steps=max_steps, max_minutes=max_minutes, fit_minutes=fit_minutes, threads=threads)  # fmt: skip
+         print_recipe=print_recipe, max_steps=max_steps, max_minutes=max_minutes, fit_minutes=fit_minutes, threads=threads)  # fmt: skip
 
 
 @app.command()
@@ -90,12 +99,13 @@ def predict(
     device: Device = None,
     threads: Threads = None,
     as_json: AsJson = False,
+    print_recipe: PrintRecipe = False,
 ) -> None:
     """Train the diffusion world model from a recipe and export the pipeline to OUT/export (also under torchrun)."""
     from worldfm.train.recipes.predict import load_predict_recipe, run_predict_recipe
 
     _run(load_predict_recipe, run_predict_recipe, config, out, resume, device, as_json,
-         max_steps=max_steps, max_minutes=max_minutes, fit_minutes=fit_minutes, threads=threads)  # fmt: skip
+         print_recipe=print_recipe, max_steps=max_steps, max_minutes=max_minutes, fit_minutes=fit_minutes, threads=threads)  # fmt: skip
 
 
 @app.command()
@@ -114,12 +124,13 @@ def ar(
     device: Device = None,
     threads: Threads = None,
     as_json: AsJson = False,
+    print_recipe: PrintRecipe = False,
 ) -> None:
     """Train the autoregressive world model from a recipe and export the pipeline to OUT/export (also under torchrun)."""
     from worldfm.train.recipes.ar import load_ar_recipe, run_ar_recipe
 
     _run(load_ar_recipe, run_ar_recipe, config, out, resume, device, as_json,
-         max_steps=max_steps, max_minutes=max_minutes, fit_minutes=fit_minutes, threads=threads)  # fmt: skip
+         print_recipe=print_recipe, max_steps=max_steps, max_minutes=max_minutes, fit_minutes=fit_minutes, threads=threads)  # fmt: skip
 
 
 @app.command()
@@ -138,6 +149,7 @@ def refiner(
     device: Device = None,
     threads: Threads = None,
     as_json: AsJson = False,
+    print_recipe: PrintRecipe = False,
 ) -> None:
     """Train a detail refiner behind a world model's tokenizer and export it to OUT/export (also under
     torchrun): on true clips through the tokenizer, and with a `samples` section also on a world
@@ -146,7 +158,7 @@ def refiner(
     from worldfm.train.recipes.refiner import load_refiner_recipe, run_refiner_recipe
 
     _run(load_refiner_recipe, run_refiner_recipe, config, out, resume, device, as_json,
-         max_steps=max_steps, max_minutes=max_minutes, fit_minutes=fit_minutes, threads=threads)  # fmt: skip
+         print_recipe=print_recipe, max_steps=max_steps, max_minutes=max_minutes, fit_minutes=fit_minutes, threads=threads)  # fmt: skip
 
 
 @app.command("guard-text")
@@ -174,13 +186,22 @@ def _run(
     resume: bool,
     device: str | None,
     as_json: bool,
+    print_recipe: bool = False,
     **overrides: float | int | None,
 ) -> None:
-    """Load a recipe, apply the command-line overrides of its train section, run it, print the summary."""
+    """Load a recipe, apply the command-line overrides of its train section, run it, print the summary
+    (or, with `print_recipe`, print the recipe as YAML and stop)."""
     recipe = load(config)
     changes = {k: v for k, v in overrides.items() if v is not None}
     if changes:
         recipe = recipe.with_train(**changes)
+    if print_recipe:
+        import yaml
+
+        typer.echo(
+            yaml.safe_dump(recipe.to_dict(), sort_keys=False, default_flow_style=None, width=110), nl=False
+        )
+        return
 
     def log(message: str) -> None:
         err_console.print(message, highlight=False, markup=False, soft_wrap=True)

@@ -7,6 +7,7 @@ methods of the recipe dataclasses (`RecipeMethods`)."""
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import os
 import types
@@ -27,9 +28,20 @@ R = TypeVar("R", bound="RecipeMethods")
 EXPORT_DTYPES = ("bfloat16", "float16", "float32")
 
 
+BASE_KEY = "base"
+
+
 def load_yaml(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """The top-level mapping of a YAML file (ConfigError if missing, unparsable or not a mapping)."""
-    p = Path(path)
+    """The top-level mapping of a YAML recipe file (ConfigError if missing, unparsable or not a mapping).
+
+    A recipe may name another as its base (`base: cv4x8x8-nano-stage11.yaml`, a path relative to its own
+    folder): the result is the base's mapping, itself resolved the same way, with this file's keys laid
+    over it (`merge_over`), so a stage's recipe holds only what changed. Loops are refused."""
+    return _load_yaml(Path(path), ())
+
+
+def _load_yaml(p: Path, chain: tuple[Path, ...]) -> dict[str, Any]:
+    """`load_yaml` of `p`, reached through the files of `chain` (each naming the next as its base)."""
     if not p.is_file():
         raise ConfigError(f"{p}: recipe file does not exist")
     try:
@@ -38,7 +50,32 @@ def load_yaml(path: str | os.PathLike[str]) -> dict[str, Any]:
         raise ConfigError(f"{p}: not valid YAML ({exc})") from exc
     if not isinstance(data, dict):
         raise ConfigError(f"{p}: a recipe must be a YAML mapping of sections, got {type(data).__name__}")
-    return data
+    if BASE_KEY not in data:
+        return data
+    base = data.pop(BASE_KEY)
+    if not isinstance(base, str) or not base.strip():
+        raise ConfigError(f"{p}: {BASE_KEY} must be the path of another recipe file, got {base!r}")
+    base_path = p.parent / base
+    chain = (*chain, p)
+    if base_path.resolve() in {c.resolve() for c in chain}:
+        loop = " -> ".join(str(c) for c in (*chain, base_path))
+        raise ConfigError(f"{p}: recipe bases form a loop: {loop}")
+    if not base_path.is_file():
+        raise ConfigError(f"{p}: its base {base_path} does not exist")
+    return merge_over(_load_yaml(base_path, chain), data)
+
+
+def merge_over(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+    """`base` with `override`'s keys laid over it: where both hold a mapping the two are merged the same
+    way at any depth; any other value of `override` (a list, a number, null) replaces the base's whole.
+    Neither input is changed."""
+    out = copy.deepcopy(dict(base))
+    for key, value in override.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
+            out[key] = merge_over(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
 
 
 def load_recipe(path: str | os.PathLike[str], parse: Callable[..., T]) -> T:
