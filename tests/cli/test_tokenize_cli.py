@@ -57,10 +57,11 @@ def test_roundtrip_json(models: dict[str, Path], clip: Path, tmp_path: Path, kin
     )
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
-    assert {"psnr", "ssim", "compression_ratio", "bits_per_pixel"} <= set(report)
+    assert {"psnr", "ssim", "compression_ratio", "bits_per_pixel", "coded_bits_per_pixel"} <= set(report)
     assert isinstance(report["psnr"], float) and 0 < report["psnr"] < 100
     assert -1 <= report["ssim"] <= 1 and report["compression_ratio"] > 1
     assert (report["bits_per_pixel"] is None) == (kind == "continuous")
+    assert (report["coded_bits_per_pixel"] is None) == (kind == "continuous")
     info = probe_video(out)
     assert (info.width, info.height, info.num_frames, info.fps) == (26, 18, 11, 15.0)
 
@@ -116,6 +117,30 @@ def test_encode_then_decode_needs_no_flags(
     exact = tok.decode(EncodedVideo.load(latents))
     assert np.array_equal(exact, tok.decode(tok.encode(read_video(clip), fps=15.0)))
     assert np.abs(read_video(out).astype(int) - read_video(roundtrip).astype(int)).max() <= 2
+
+
+def test_encode_compress_stores_entropy_coded_tokens_that_decode_the_same(
+    models: dict[str, Path], clip: Path, tmp_path: Path
+) -> None:
+    outputs = {}
+    for name, flags in (("raw", []), ("packed", ["--compress"])):
+        latents = tmp_path / f"{name}.safetensors"
+        args = ["tokenize", "encode", str(clip), "--model", str(models["discrete"]), "--out", str(latents)]
+        result = runner.invoke(root, [*args, "--json", *flags])
+        assert result.exit_code == 0, result.output
+        outputs[name] = (latents, json.loads(result.stdout))
+    (raw, raw_report), (packed, packed_report) = outputs["raw"], outputs["packed"]
+    assert (raw_report["compressed"], packed_report["compressed"]) == (False, True)
+    assert packed_report["file_bytes"] == packed.stat().st_size
+    assert packed_report["coded_bits_per_pixel"] == raw_report["coded_bits_per_pixel"]
+    assert torch.equal(EncodedVideo.load(packed).indices, EncodedVideo.load(raw).indices)
+    decoded = tmp_path / "packed.mp4"
+    assert runner.invoke(root, ["tokenize", "decode", str(packed), "--out", str(decoded)]).exit_code == 0
+    assert probe_video(decoded).num_frames == 11
+    text = runner.invoke(
+        root, ["tokenize", "encode", str(clip), "--model", str(models["discrete"]), "--out", str(raw)]
+    )
+    assert "entropy-coded" in text.output
 
 
 def _error(result: object) -> str:

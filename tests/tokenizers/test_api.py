@@ -100,7 +100,10 @@ def test_rates() -> None:
     assert cv.compression_ratio == pytest.approx(5 * 16 * 16 * 3 / (4 * tokens))
     scores = roundtrip_metrics(frames, frames, cv)
     assert scores["psnr"] is None and scores["ssim"] == pytest.approx(1.0)
-    assert set(scores) == {"psnr", "ssim", "compression_ratio", "bits_per_pixel"}
+    assert set(scores) == {"psnr", "ssim", "compression_ratio", "bits_per_pixel", "coded_bits_per_pixel"}
+    assert scores["coded_bits_per_pixel"] is None
+    dv_scores = roundtrip_metrics(frames, frames, dv)
+    assert dv_scores["coded_bits_per_pixel"] == pytest.approx(dv.coded_bits_per_pixel())
 
 
 def test_decoding_with_another_kind_of_tokenizer_fails() -> None:

@@ -182,10 +182,11 @@ class Tokenizer:
 def roundtrip_metrics(
     original: np.ndarray, decoded: np.ndarray, encoded: EncodedVideo
 ) -> dict[str, float | None]:
-    """PSNR and SSIM (dB and index, means over frames), compression ratio and DV bits per pixel.
+    """PSNR and SSIM (dB and index, means over frames), compression ratio and DV bits per pixel, as fixed-length
+    token ids (`bits_per_pixel`) and entropy-coded (`coded_bits_per_pixel`, see `worldfm.tokenizers.entropy`).
 
     SSIM is None for frames smaller than its 11x11 window; PSNR is None when the frames are identical
-    (infinite). `bits_per_pixel` is None for continuous tokenizers.
+    (infinite). Both bits per pixel are None for continuous tokenizers.
     """
     from worldfm.video.metrics import SSIM_WINDOW, psnr, ssim
 
@@ -198,4 +199,5 @@ def roundtrip_metrics(
         "ssim": s,
         "compression_ratio": encoded.compression_ratio,
         "bits_per_pixel": encoded.bits_per_pixel,
+        "coded_bits_per_pixel": encoded.coded_bits_per_pixel(),
     }

@@ -1,7 +1,9 @@
 """`EncodedVideo`: tokenizer latents or token ids plus everything needed to decode them, as .safetensors.
 
 File layout: one tensor, `latents` `(C, n, h, w)` (CV; float32/float16/bfloat16) or `indices`
-`(n, h, w)` (DV; int32), and string metadata: the model (tier name or model folder), its config,
+`(n, h, w)` (DV; int32), or for DV saved with `compress=True` `indices_coded` (uint8 bytes of
+`worldfm.tokenizers.entropy.encode_indices`, with `indices_coding`, `indices_shape` and
+`indices_crc32` in the metadata; format version 2), and string metadata: the model (tier name or model folder), its config,
 the input's size, frame count and fps, the padding and the temporal chunking. `worldfm tokenize
 decode FILE` needs nothing else.
 
@@ -17,6 +19,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,11 +29,12 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
 from worldfm.errors import ConfigError, WorldfmError
+from worldfm.tokenizers import entropy
 from worldfm.tokenizers.config import TokenizerConfig
 from worldfm.tokenizers.pretrained import atomic_file
 
 FORMAT = "worldfm.tokens"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # the newest this reads; files without compressed indices are still written as 1
 LATENT_DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 
 
@@ -94,6 +98,13 @@ class EncodedVideo:
             return None
         return self.indices.numel() * math.log2(self.config.codebook_size or 1) / self.num_pixels
 
+    def coded_bits_per_pixel(self) -> float | None:
+        """DV: bits of the entropy-coded indices (what `save(compress=True)` stores, see
+        `worldfm.tokenizers.entropy`) per input pixel; None for CV."""
+        if self.indices is None:
+            return None
+        return entropy.coded_bits(self.indices.numpy(), self.config.fsq_levels) / self.num_pixels
+
     @property
     def compression_ratio(self) -> float:
         """Input size over latent size. CV: values (T*H*W*3) over latent values; DV: bits (T*H*W*24)
@@ -139,7 +150,7 @@ class EncodedVideo:
     def metadata(self) -> dict[str, str]:
         return {
             "format": FORMAT,
-            "format_version": str(FORMAT_VERSION),
+            "format_version": "1",
             "model": self.model,
             "config": json.dumps(self.config.to_dict()),
             "num_frames": str(self.num_frames),
@@ -152,14 +163,28 @@ class EncodedVideo:
             "pad_mode": "edge",
         }
 
-    def save(self, path: str | os.PathLike[str], latent_dtype: str = "float32") -> Path:
-        """Write to a .safetensors file atomically. CV latents are stored in `latent_dtype`, DV indices as int32."""
+    def save(
+        self, path: str | os.PathLike[str], latent_dtype: str = "float32", compress: bool = False
+    ) -> Path:
+        """Write to a .safetensors file atomically. CV latents are stored in `latent_dtype`, DV indices as int32,
+        or with `compress` entropy-coded (lossless; ignored for CV)."""
         path = Path(path)
         if path.suffix != ".safetensors":
             raise ConfigError(f"{path}: latents files must end in .safetensors")
         if latent_dtype not in LATENT_DTYPES:
             raise ConfigError(f"latent dtype must be one of {sorted(LATENT_DTYPES)}, got {latent_dtype!r}")
-        if self.indices is not None:
+        metadata = self.metadata()
+        if self.indices is not None and compress:
+            raw = self.indices.to(torch.int32).contiguous()
+            coded = entropy.encode_indices(raw.numpy(), self.config.fsq_levels)
+            tensors = {"indices_coded": torch.frombuffer(bytearray(coded), dtype=torch.uint8)}
+            metadata |= {
+                "format_version": "2",
+                "indices_coding": entropy.CODING,
+                "indices_shape": ",".join(str(s) for s in raw.shape),
+                "indices_crc32": str(zlib.crc32(raw.numpy().astype("<i4").tobytes())),
+            }
+        elif self.indices is not None:
             tensors = {"indices": self.indices.to(torch.int32).contiguous()}
         else:
             assert self.latents is not None
@@ -169,7 +194,7 @@ class EncodedVideo:
         path.parent.mkdir(parents=True, exist_ok=True)
         try:
             with atomic_file(path) as tmp:
-                save_file(tensors, str(tmp), metadata=self.metadata())
+                save_file(tensors, str(tmp), metadata=metadata)
         except OSError as exc:
             raise WorldfmError(f"{path}: cannot write ({exc.__class__.__name__}: {exc})") from exc
         return path
@@ -201,11 +226,14 @@ class EncodedVideo:
                     f"{path}: latents format {version} is newer than this worldfm reads ({FORMAT_VERSION})"
                 )
             config = TokenizerConfig.from_dict(json.loads(meta["config"]))
+            indices = tensors["indices"].long() if "indices" in tensors else None
+            if "indices_coded" in tensors:
+                indices = _decode_indices(tensors["indices_coded"], meta, config)
             return cls(
                 model=meta["model"],
                 config=config,
                 latents=tensors["latents"].float() if "latents" in tensors else None,
-                indices=tensors["indices"].long() if "indices" in tensors else None,
+                indices=indices,
                 num_frames=int(meta["num_frames"]),
                 height=int(meta["height"]),
                 width=int(meta["width"]),
@@ -218,3 +246,17 @@ class EncodedVideo:
             raise WorldfmError(f"{path}: corrupt latents file (missing {exc})") from exc
         except (ValueError, TypeError, json.JSONDecodeError) as exc:  # ConfigError is a ValueError
             raise WorldfmError(f"{path}: corrupt latents file ({exc})") from exc
+
+
+def _decode_indices(coded: torch.Tensor, meta: dict[str, Any], config: TokenizerConfig) -> torch.Tensor:
+    """The int64 indices of a compressed file's `indices_coded` bytes, checked against its CRC-32
+    (ConfigError if the coding is unknown or the bytes are damaged)."""
+    if meta["indices_coding"] != entropy.CODING:
+        raise ConfigError(
+            f"unknown indices coding {meta['indices_coding']!r} (this worldfm reads {entropy.CODING!r})"
+        )
+    shape = tuple(int(s) for s in meta["indices_shape"].split(","))
+    indices = entropy.decode_indices(coded.numpy().tobytes(), shape, config.fsq_levels)
+    if zlib.crc32(indices.astype("<i4").tobytes()) != int(meta["indices_crc32"]):
+        raise ConfigError("compressed indices are damaged (their CRC-32 does not match)")
+    return torch.from_numpy(indices)
