@@ -109,10 +109,10 @@ def test_ar_pipeline_keeps_the_tokenizer_it_was_trained_over() -> None:
 def test_predict_pipeline_keeps_the_tokenizer_it_was_trained_over() -> None:
     """predict-nano's DiT (since session 15) was trained over the latents of cv4x8x8-nano's stage 4
     (configs/predict/predict-nano-gpu.yaml) and its refiner behind stage 4's decoder; the pipeline
-    carries that tokenizer. The shipped cv4x8x8-nano is stage 11 since session 23 (stages 7, 8, 10 and
-    11 trained the encoder again; 7, 10 and 11 grew it to three, four and five blocks per level): its latents differ,
+    carries that tokenizer. The shipped cv4x8x8-nano is stage 12 since session 24 (stages 7, 8, 10, 11 and
+    12 trained the encoder again; 7, 10, 11 and 12 grew it to three, four, five and six blocks per level): its latents differ,
     so the pipeline keeps its own copy (two encoder and two decoder blocks per level)."""
-    record = _check_keeps_its_own_tokenizer("predict-nano", "cv4x8x8-nano", (2, 5), "cv4x8x8-nano")
+    record = _check_keeps_its_own_tokenizer("predict-nano", "cv4x8x8-nano", (2, 6), "cv4x8x8-nano")
     assert record["recipe_file"] == "configs/predict/predict-nano-gpu.yaml"
 
 
