@@ -34,7 +34,8 @@ from worldfm.tokenizers.config import TokenizerConfig
 from worldfm.tokenizers.pretrained import atomic_file
 
 FORMAT = "worldfm.tokens"
-FORMAT_VERSION = 2  # the newest this reads; files without compressed indices are still written as 1
+FORMAT_VERSION = 2  # the newest this reads: version 2 added compressed DV indices (`indices_coded`)
+PLAIN_FORMAT_VERSION = 1  # what files without compressed indices are written as, so older readers open them
 LATENT_DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 
 
@@ -150,7 +151,7 @@ class EncodedVideo:
     def metadata(self) -> dict[str, str]:
         return {
             "format": FORMAT,
-            "format_version": "1",
+            "format_version": str(PLAIN_FORMAT_VERSION),
             "model": self.model,
             "config": json.dumps(self.config.to_dict()),
             "num_frames": str(self.num_frames),
@@ -179,7 +180,7 @@ class EncodedVideo:
             coded = entropy.encode_indices(raw.numpy(), self.config.fsq_levels)
             tensors = {"indices_coded": torch.frombuffer(bytearray(coded), dtype=torch.uint8)}
             metadata |= {
-                "format_version": "2",
+                "format_version": str(FORMAT_VERSION),
                 "indices_coding": entropy.CODING,
                 "indices_shape": ",".join(str(s) for s in raw.shape),
                 "indices_crc32": str(zlib.crc32(raw.numpy().astype("<i4").tobytes())),
