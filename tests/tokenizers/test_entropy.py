@@ -119,6 +119,26 @@ def test_compressed_file_round_trips_exactly_and_is_smaller(tmp_path: Path) -> N
     assert encoded.coded_bits_per_pixel() < 0.4 * encoded.bits_per_pixel  # a still scene repeats its tokens
 
 
+def test_coding_pass_is_shared_and_follows_the_indices(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """`save(compress=True)` and `coded_bits_per_pixel` share one coding pass; changed indices are coded anew."""
+    import worldfm.tokenizers.container as container
+
+    encoded = _dv_encoding()
+    calls = []
+    real = container.entropy.encode_indices
+    monkeypatch.setattr(container.entropy, "encode_indices", lambda *a: calls.append(1) or real(*a))
+    encoded.save(tmp_path / "packed.safetensors", compress=True)
+    bpp = encoded.coded_bits_per_pixel()
+    assert len(calls) == 1 and encoded.coded_indices() == real(
+        encoded.indices.numpy(), encoded.config.fsq_levels
+    )
+    encoded.indices[0, 0, 0] = (encoded.indices[0, 0, 0] + 1) % encoded.config.codebook_size  # in place
+    assert encoded.coded_bits_per_pixel() > 0 and len(calls) == 2
+    assert bpp > 0
+
+
 def test_compress_is_ignored_for_continuous_latents(tmp_path: Path) -> None:
     frames = np.random.default_rng(2).integers(0, 256, (5, 16, 16, 3), dtype=np.uint8)
     cv = Tokenizer(tiny_model("continuous"), tiling=TilingConfig(tile=16, overlap=8, chunk_frames=9)).encode(
@@ -126,6 +146,8 @@ def test_compress_is_ignored_for_continuous_latents(tmp_path: Path) -> None:
     )
     loaded = EncodedVideo.load(cv.save(tmp_path / "cv.safetensors", compress=True))
     assert torch.equal(loaded.latents, cv.latents) and cv.coded_bits_per_pixel() is None
+    with pytest.raises(ConfigError, match="only DV"):
+        cv.coded_indices()
 
 
 def test_damaged_compressed_files_are_refused(tmp_path: Path) -> None:

@@ -60,6 +60,12 @@ def test_shipped_configs_parse() -> None:
         recipe = load_refiner_recipe(path)
         base, _, stage = path.stem.partition("-stage")  # a later stage ships under the same name
         name, _, tokenizer = base.partition("-tokenizer")  # behind a newer tokenizer than the pipeline's
+        if recipe.model.warp:  # the shipped refiner grown by the motion head, fine-tuned
+            name = name.removesuffix("-warp")
+            assert (
+                recipe.model.init_from == f"src/worldfm/hub/weights/{name.removeprefix('refiner-')}/refiner"
+            )
+            assert recipe.samples is not None and recipe.samples.pipeline == recipe.tokenizer.source
         assert recipe.model.name == name
         source = recipe.tokenizer.source
         if tokenizer:  # behind a tokenizer stage's own export (the shipped tier moved on)
@@ -183,6 +189,23 @@ def test_init_from_another_decoder_needs_the_flag_and_moves_the_refiner(
     assert DetailRefiner.from_pretrained(export).config.decoder_digest == decoder_digest(other)
     assert decoder_digest(other) != DetailRefiner.from_pretrained(first["export"]).config.decoder_digest
     assert "trained behind another decoder" in (export / "README.md").read_text()
+
+
+def test_warp_refiner_grows_from_a_plain_one_not_back(tmp_path: Path, sim_root: Path) -> None:
+    """`model.warp` with a plain `init_from`: the motion head is added at zero and trained; a warp
+    refiner cannot start a plain one (its head would be dropped)."""
+    pipeline = tiny_pipeline(None).save_pretrained(tmp_path / "pipe", dtype="float32")
+    plain = run_refiner_recipe(parse_refiner_recipe(tiny_recipe(sim_root, str(pipeline))), tmp_path / "plain")
+    data = tiny_recipe(sim_root, str(pipeline))
+    data["model"].update(init_from=plain["export"], warp=True)
+    grown = run_refiner_recipe(parse_refiner_recipe(data), tmp_path / "warp", losses=True)
+    refiner = DetailRefiner.from_pretrained(grown["export"])
+    assert refiner.config.warp and refiner.warp_head is not None
+    assert refiner.warp_head.weight.abs().sum() > 0  # trained away from zero
+    back = tiny_recipe(sim_root, str(pipeline))
+    back["model"]["init_from"] = grown["export"]
+    with pytest.raises(ConfigError, match=r"does not fit this model's architecture.*unexpected: warp_head"):
+        run_refiner_recipe(parse_refiner_recipe(back), tmp_path / "back")
 
 
 @pytest.mark.parametrize(

@@ -23,11 +23,13 @@ from worldfm.world.attach_refiner import attach_refiner, detach_refiner  # noqa:
 from worldfm.world.detail import restore_detail  # noqa: E402
 from worldfm.world.pipeline_base import WorldPipeline  # noqa: E402
 from worldfm.world.refiner import (  # noqa: E402
+    FLOW_SCALE,
     DetailRefiner,
     RefinerConfig,
     check_refiner_fits,
     decoder_digest,
     refine_detail,
+    warp_frames,
 )
 
 
@@ -220,3 +222,63 @@ def test_detail_refine_setting_is_checked_and_saved(pipe: WorldPipeline, tmp_pat
         pipe.save_pretrained(tmp_path / "p", dtype="float32"), guardrail="off"
     )
     assert getattr(loaded, pipe.SETTINGS_KEY).detail_refine is False
+
+
+# ----- the motion head (warp) -----
+def test_warp_frames_moves_pixels_by_whole_displacements() -> None:
+    frames = torch.arange(2 * 3 * 5 * 6, dtype=torch.float32).reshape(2, 3, 5, 6)
+    zero = torch.zeros(2, 2, 5, 6)
+    assert torch.allclose(warp_frames(frames, zero), frames, atol=1e-4)
+    shift = zero.clone()
+    shift[:, 0] = 1.0  # each pixel reads its right-hand neighbour
+    shift[:, 1] = -2.0  # ... two rows up
+    out = warp_frames(frames, shift)
+    assert torch.allclose(out[:, :, 2:, :5], frames[:, :, :3, 1:], atol=1e-4)
+    assert torch.allclose(
+        out[:, :, :, 5], frames[:, :, :, 5][:, :, [0, 0, 0, 1, 2]], atol=1e-4
+    )  # borders repeat
+    half = zero.clone()
+    half[:, 0] = 0.5  # bilinear between neighbours
+    assert torch.allclose(
+        warp_frames(frames, half)[..., :5], (frames[..., :5] + frames[..., 1:]) / 2, atol=1e-4
+    )
+
+
+def test_warp_refiner_starts_as_the_plain_one_and_carries_the_reference() -> None:
+    from worldfm.train.recipes.run import warm_start
+
+    plain = _trained(seed=4)
+    warp = DetailRefiner(plain.config.replace(warp=True))
+    with pytest.raises(ConfigError, match=r"missing: warp_head\.bias, warp_head\.weight"):
+        warm_start(DetailRefiner(plain.config.replace(warp=True)), plain.state_dict(), "plain")
+    warm_start(warp, plain.state_dict(), "plain", ("warp_head.",))
+    x = [torch.rand(3, 3, 16, 16, generator=torch.Generator().manual_seed(i)) * 2 - 1 for i in range(4)]
+    with torch.no_grad():
+        assert torch.equal(warp(*x), plain(*x))  # the head starts at zero: no motion, weight 0
+        # weight 1, displacement one pixel to the right, no correction: the given reference moved
+        warp.out.weight.zero_()
+        warp.out.bias.zero_()
+        warp.warp_head.bias.copy_(torch.tensor([1.0 / FLOW_SCALE, 0.0, 1.0]))
+        out = warp(*x)
+    assert torch.allclose(out[..., :15], x[3][..., 1:], atol=1e-6)
+    assert torch.allclose(out[..., 15], x[3][..., 15], atol=1e-6)  # the border repeats
+
+
+def test_warp_config_round_trip_and_plain_configs_unchanged(tmp_path: Path) -> None:
+    assert "warp" not in RefinerConfig().to_dict()  # refiners saved before the head read back the same
+    with pytest.raises(ConfigError, match="warp must be true or false"):
+        RefinerConfig(warp=1)  # type: ignore[arg-type]
+    refiner = randomize(
+        DetailRefiner(RefinerConfig(channels=8, dilations=(1,), warp=True)), seed=5, scale=0.05
+    )
+    loaded = DetailRefiner.from_pretrained(refiner.save_pretrained(tmp_path / "w"))
+    assert loaded.config.warp and loaded.warp_head is not None
+    for key, value in refiner.state_dict().items():
+        assert torch.equal(loaded.state_dict()[key], value)
+    gen, ref_dec, ref_given = (
+        _frames(0, (2, 4, 16, 16, 3)),
+        _frames(1, (2, 16, 16, 3)),
+        _frames(2, (2, 16, 16, 3)),
+    )
+    out = refine_detail(loaded, gen, ref_dec, ref_given, 0.1)
+    assert np.array_equal(out, refine_detail(refiner.eval(), gen, ref_dec, ref_given, 0.1, chunk_frames=3))

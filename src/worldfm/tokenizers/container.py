@@ -104,7 +104,20 @@ class EncodedVideo:
         `worldfm.tokenizers.entropy`) per input pixel; None for CV."""
         if self.indices is None:
             return None
-        return entropy.coded_bits(self.indices.numpy(), self.config.fsq_levels) / self.num_pixels
+        return 8 * len(self.coded_indices()) / self.num_pixels
+
+    def coded_indices(self) -> bytes:
+        """DV: the indices entropy-coded (`entropy.encode_indices`), as `save(compress=True)` stores them.
+        Computed once per state of `indices` (saving and reporting the rate share one coding pass)."""
+        if self.indices is None:
+            raise ConfigError("only DV (discrete) latents have token indices to entropy-code")
+        key = (id(self.indices), self.indices._version, self.indices.data_ptr())
+        cached = getattr(self, "_coded", None)
+        if cached is None or cached[0] != key:
+            raw = self.indices.to(torch.int32).contiguous().numpy()
+            cached = (key, entropy.encode_indices(raw, self.config.fsq_levels))
+            self._coded = cached
+        return cached[1]
 
     @property
     def compression_ratio(self) -> float:
@@ -177,7 +190,7 @@ class EncodedVideo:
         metadata = self.metadata()
         if self.indices is not None and compress:
             raw = self.indices.to(torch.int32).contiguous()
-            coded = entropy.encode_indices(raw.numpy(), self.config.fsq_levels)
+            coded = self.coded_indices()
             tensors = {"indices_coded": torch.frombuffer(bytearray(coded), dtype=torch.uint8)}
             metadata |= {
                 "format_version": str(FORMAT_VERSION),

@@ -25,6 +25,7 @@ import constriction
 import numpy as np
 
 from worldfm.errors import ConfigError
+from worldfm.tokenizers.fsq import digit_basis
 
 CODING = "fsq-context-range-v1"  # the name files record, so a later coder can tell its input apart
 _FAMILY = constriction.stream.model.Categorical(perfect=False)
@@ -32,13 +33,13 @@ _FAMILY = constriction.stream.model.Categorical(perfect=False)
 
 def fsq_digits(indices: np.ndarray, levels: Sequence[int]) -> np.ndarray:
     """Int indices `(...)` in [0, prod(levels)) -> their FSQ digits `(..., len(levels))`, digit i in [0, levels[i])."""
-    basis = np.cumprod((1, *levels[:-1]))
+    basis = np.asarray(digit_basis(levels), dtype=np.int64)
     return (np.asarray(indices, dtype=np.int64)[..., None] // basis) % np.asarray(levels)
 
 
 def digits_to_indices(digits: np.ndarray, levels: Sequence[int]) -> np.ndarray:
     """The inverse of `fsq_digits`: `(..., len(levels))` digits -> int64 indices `(...)`."""
-    basis = np.cumprod((1, *levels[:-1]))
+    basis = np.asarray(digit_basis(levels), dtype=np.int64)
     return (np.asarray(digits, dtype=np.int64) * basis).sum(axis=-1)
 
 

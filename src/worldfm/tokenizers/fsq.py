@@ -25,6 +25,13 @@ def round_ste(x: torch.Tensor) -> torch.Tensor:
     return x + (x.round() - x).detach()
 
 
+def digit_basis(levels: Sequence[int]) -> list[int]:
+    """The mixed-radix place values of FSQ digits: a token's index is sum(digit[i] * basis[i]), digit i in
+    [0, levels[i]), basis[i] = prod(levels[:i]) (the first level varies fastest). One definition for the
+    quantiser and the entropy coder, which both split indices into digits."""
+    return [math.prod(levels[:i]) for i in range(len(levels))]
+
+
 class FSQ(nn.Module):
     """FSQ over channel `dim` of a tensor (default 1, i.e. `(B, d, ...)` with d = len(levels))."""
 
@@ -36,7 +43,7 @@ class FSQ(nn.Module):
         self.levels = levels
         self.eps = eps
         self.codebook_size = math.prod(levels)
-        basis = [math.prod(levels[:i]) for i in range(len(levels))]
+        basis = digit_basis(levels)
         self.register_buffer("_levels", torch.tensor(levels, dtype=torch.float32), persistent=False)
         self.register_buffer("_basis", torch.tensor(basis, dtype=torch.int64), persistent=False)
         self.register_buffer(

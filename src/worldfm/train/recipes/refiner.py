@@ -95,7 +95,8 @@ class RefinerModelSpec:
     `init_from` (optional): a refiner folder (e.g. an earlier run's `export/`) of the same architecture
     and decoder to start from. `init_from_other_decoder`: allow an `init_from` trained behind another
     decoder of the same latents (a decoder-only tokenizer stage): its weights start a fine-tune behind
-    `tokenizer.source`'s decoder, instead of the run being refused."""
+    `tokenizer.source`'s decoder, instead of the run being refused. `warp`: add the motion head
+    (`RefinerConfig.warp`); a plain refiner's `init_from` then starts it, the head at zero."""
 
     name: str = "refiner"
     channels: int = 32
@@ -103,10 +104,11 @@ class RefinerModelSpec:
     tolerance: float = 0.1
     init_from: str | None = None
     init_from_other_decoder: bool = False
+    warp: bool = False
 
     # Fields added after runs were first saved, with the value that means "as before" (left out of
     # run fingerprints at that value, so earlier runs still resume).
-    LATER_FIELDS: ClassVar[dict[str, Any]] = {"init_from_other_decoder": False}
+    LATER_FIELDS: ClassVar[dict[str, Any]] = {"init_from_other_decoder": False, "warp": False}
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "dilations", tuple(self.dilations))
@@ -124,6 +126,7 @@ class RefinerModelSpec:
             tolerance=self.tolerance,
             tokenizer=tokenizer,
             decoder_digest=digest,
+            warp=self.warp,
         )
 
 
@@ -595,7 +598,9 @@ def run_refiner_recipe(
         if recipe.model.init_from is not None:
             other = recipe.model.init_from_other_decoder
             initial = initial_refiner(recipe.model.init_from, tokenizer, other)
-            warm_start(model, initial.state_dict(), recipe.model.init_from)
+            # a plain refiner starts a warp refiner (the motion head starts at zero: no change)
+            new = ("warp_head.",) if model.config.warp and not initial.config.warp else ()
+            warm_start(model, initial.state_dict(), recipe.model.init_from, new)
             # (absent otherwise: earlier runs keep resuming)
             fingerprint["init_from"] = recipe.model.init_from
             fingerprint["init_from_other_decoder"] = other
