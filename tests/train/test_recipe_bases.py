@@ -143,3 +143,21 @@ def test_print_recipe_of_a_bad_recipe_is_a_clear_error(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["train", "predict", "--config", str(bad), "--print-recipe"])
     assert result.exit_code != 0
     assert "its base" in result.output and "gone.yaml" in result.output
+
+
+def test_resolved_recipes_are_pinned() -> None:
+    """Every recipe resolves (through its `base:` chain) to the mapping pinned when it was last changed on
+    purpose: an edit to one recipe that silently changes the recipes built on it fails here, naming them
+    (after an intended change: `python tools/pin_recipes.py`)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("pin_recipes", ROOT / "tools" / "pin_recipes.py")
+    assert spec is not None and spec.loader is not None
+    pin_recipes = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(pin_recipes)
+    pinned = json.loads(pin_recipes.PINS.read_text(encoding="utf-8"))
+    now = pin_recipes.resolved_digests()
+    changed = sorted(k for k in set(now) | set(pinned) if now.get(k) != pinned.get(k))
+    assert not changed, (
+        f"recipes resolve differently from their pins (run python tools/pin_recipes.py if intended): {changed}"
+    )
