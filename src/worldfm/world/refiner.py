@@ -16,15 +16,17 @@ refiner is exactly the restore.
 
 With `warp` (a motion head), it also moves the given reference's true pixels: a second output layer
 predicts, per pixel, a displacement (in pixels) to sample the given reference from and a blend weight
-in [0, 1] between that warped reference and the restored frame; the correction is added on top. Sharp
-content that moved (an object pushed across the table, the road scrolling past a driving camera) then
-keeps its exact colours instead of the decoder's blur, the way flow-warping video predictors (DVF,
+in [0, 1] between that warped reference and the restored frame; the correction is added on top. Content
+that moved (an object pushed across the table, lane markings scrolling past a driving camera) can then
+keep its true colours instead of the decoder's blur, the way flow-warping video predictors (DVF,
 vid2vid) carry context pixels forward. The motion head also starts at zero (no displacement, weight 0):
-a warp refiner warm-started from a plain one is exactly that refiner until trained.
+a warp refiner warm-started from a plain one is exactly that refiner until trained. (Behind the shipped
+predict-nano it was measured and not shipped: README, "Refiner with a motion head".)
 
-A refiner is trained on true future frames through its tokenizer (`worldfm train refiner`, `worldfm.train.recipes.refiner`), optionally then on a world model's own
-sampled futures (the recipe's `samples` section), and rides in a world-model pipeline folder as
-`refiner/` (`worldfm predict attach-refiner`), which then uses it in place of the hand-made restore.
+A refiner is trained on true future frames through its tokenizer (`worldfm train refiner`,
+`worldfm.train.recipes.refiner`), optionally then on a world model's own sampled futures (the recipe's
+`samples` section), and rides in a world-model pipeline folder as `refiner/` (`worldfm predict
+attach-refiner`), which then uses it in place of the hand-made restore.
 
 A refiner only fits the decoder it was trained behind: its config records that decoder's weight
 digest, and attaching it to a pipeline with another decoder is refused.
