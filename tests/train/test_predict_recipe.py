@@ -100,6 +100,7 @@ def test_shipped_configs_parse() -> None:
     assert {p.stem for p in CONFIGS} == {
         "predict-nano",
         "predict-nano-gpu",
+        "predict-nano-gpu-tok12",
         "predict-nano-stage2",
         "predict-nano-stage3",
         "predict-nano-stage4",
@@ -116,9 +117,9 @@ def test_shipped_configs_parse() -> None:
     }
     for path in CONFIGS:
         recipe = load_predict_recipe(path)
-        tier, _, stage = path.stem.removesuffix("-gpu").partition("-stage")
+        tier, _, stage = path.stem.removesuffix("-tok12").removesuffix("-gpu").partition("-stage")
         assert recipe.model.tier == tier
-        if path.stem.endswith("-gpu"):  # from scratch, its cache small enough to carry to a lease
+        if "-gpu" in path.stem:  # from scratch, its cache small enough to carry to a lease
             assert recipe.model.init_from is None and recipe.cache.dtype == "int8"
         if stage:
             assert recipe.model.init_from == f"runs/{starts[stage]}/export"
