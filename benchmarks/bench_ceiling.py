@@ -1,0 +1,146 @@
+"""World-model ceilings of tokenizers and refiners: the true future through a decode path, scored as models are.
+
+A world model over a tokenizer's latents can at best predict the true future's latents; what the
+pipeline then shows is the tokenizer's decoding of them, with the detail restore or a learned detail
+refiner behind it. This benchmark scores that ceiling on bench_predict's held-out clips, with its
+judge and horizons, beside copy-last, for any tokenizer / refiner pairs, before any world model is
+trained over them: whether a decode path can beat copy-last at all is decided here.
+
+    python benchmarks/bench_ceiling.py [--pair TOKENIZER=REFINER ...] [--episodes 16]
+        [--out benchmarks/results/predict_ceiling.json]
+
+TOKENIZER: a tokenizer tier or folder; REFINER: a refiner folder, or `none` (restore only). Without
+--pair: the shipped predict-nano pipeline's own tokenizer and refiner. Rows per
+pair, scenario and k (1 and 9 conditioning frames): `as decoded`, `restore` (the hand-made detail
+restore at the refiner's tolerance, or 0.1) and `refine`, then `copy-last`; PSNR of the pooled MSE and
+mean object IoU at horizon 16 and over the 16 frames.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from bench_predict import COND_FRAMES, HORIZON, Clip, held_out_clips, score, summarize, write_json
+from common import print_table
+from worldfm.errors import WorldfmError
+from worldfm.world.detail import DEFAULT_DETAIL_RESTORE
+
+DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "predict_ceiling.json"
+
+
+def parse_pair(text: str) -> tuple[str, str | None]:
+    """`TOKENIZER=REFINER` -> (tokenizer, refiner or None for `none`)."""
+    tokenizer, sep, refiner = text.partition("=")
+    if not sep or not tokenizer or not refiner:
+        raise argparse.ArgumentTypeError(f"--pair must be TOKENIZER=REFINER (or =none), got {text!r}")
+    return tokenizer, None if refiner == "none" else refiner
+
+
+def decode_path_frames(
+    tokenizer: Any, refiner: Any, clip: Clip, k: int, tolerance: float
+) -> dict[str, np.ndarray]:
+    """The true frames k..k+15 of `clip` through the tokenizer, `(16, H, W, 3)` uint8 per variant:
+    as decoded, restored, refined (when there is a refiner), and copy-last's."""
+    from worldfm.video.transforms import frames_to_tensor, tensor_to_frames
+    from worldfm.world.detail import restore_detail
+    from worldfm.world.refiner import refine_detail
+
+    with torch.no_grad():
+        decoded = tensor_to_frames(tokenizer.decode(tokenizer.encode(frames_to_tensor(clip.frames))))[0]
+    future = decoded[None, k : k + HORIZON]
+    out = {
+        "as decoded": future[0],
+        "restore": restore_detail(future, decoded[None, k - 1], clip.frames[None, k - 1], tolerance)[0],
+    }
+    if refiner is not None:
+        out["refine"] = refine_detail(
+            refiner, future, decoded[None, k - 1], clip.frames[None, k - 1], tolerance
+        )[0]
+    out["copy-last"] = np.repeat(clip.frames[k - 1 : k], HORIZON, axis=0)
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--pair", type=parse_pair, action="append", default=None, help="TOKENIZER=REFINER|none (repeatable)"
+    )
+    parser.add_argument(
+        "--episodes", type=int, default=16, help="held-out episodes per scenario (default 16)"
+    )
+    parser.add_argument("--threads", type=int, default=2, help="torch threads")
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="result JSON")
+    args = parser.parse_args()
+    if args.episodes < 1 or args.threads < 1:
+        parser.error("need --episodes >= 1 and --threads >= 1")
+    torch.set_num_threads(args.threads)
+    from worldfm.tokenizers import VideoTokenizer
+    from worldfm.world.refiner import DetailRefiner, check_refiner_fits
+
+    if args.pair is None:  # the shipped Predict pipeline's decode path
+        from worldfm.tokenizers.pretrained import SHIPPED_WEIGHTS_DIR
+
+        pipeline = SHIPPED_WEIGHTS_DIR / "predict-nano"
+        args.pair = [(str(pipeline / "tokenizer"), str(pipeline / "refiner"))]
+    start = time.perf_counter()
+    clips = held_out_clips(args.episodes, 64)
+    rows: list[dict[str, Any]] = []
+    pairs = []
+    for tok_spec, ref_spec in args.pair:
+        tokenizer = VideoTokenizer.from_pretrained(tok_spec).eval()
+        refiner = None if ref_spec is None else DetailRefiner.from_pretrained(ref_spec)
+        if refiner is not None:
+            check_refiner_fits(refiner, tokenizer)  # a refiner behind another decoder measures nothing
+        tolerance = refiner.config.tolerance if refiner is not None else DEFAULT_DETAIL_RESTORE
+        label = f"{tok_spec}" + (f" + {ref_spec}" if ref_spec else "")
+        pairs.append({"label": label, "tokenizer": tok_spec, "refiner": ref_spec, "tolerance": tolerance})
+        for scenario, scenario_clips in clips.items():
+            for k in COND_FRAMES:
+                scores: dict[str, list[dict[str, Any]]] = {}
+                for clip in scenario_clips:
+                    for variant, frames in decode_path_frames(tokenizer, refiner, clip, k, tolerance).items():
+                        scores.setdefault(variant, []).append(
+                            {"episode": clip.index, "scores": score(frames, clip, k)}
+                        )
+                for variant, per_clip in scores.items():
+                    method = variant if variant == "copy-last" else f"{label} {variant}"
+                    if variant == "copy-last" and len(pairs) > 1:
+                        continue  # the same for every pair: once
+                    rows.append(summarize(scenario, k, method, "reference", per_clip, pair=label))
+                print(f"{label} {scenario} k={k} done", flush=True)
+    table = [
+        {
+            "scenario, k": f"{r['scenario']}, {r['cond_frames']}",
+            "method": r["method"],
+            "PSNR@16": f"{r['at'][str(HORIZON)]['psnr']:.2f}",
+            "IoU@16": f"{r['at'][str(HORIZON)]['iou']:.3f}",
+            "mean IoU": f"{r['mean_1_16']['iou']:.3f}",
+        }
+        for r in sorted(rows, key=lambda r: (r["scenario"], r["cond_frames"]))
+    ]
+    print_table(
+        "decode-path ceilings (true future through tokenizer / restore / refiner) and copy-last", table
+    )
+    path = write_json(
+        args.out,
+        "predict_ceiling",
+        {"episodes_per_scenario": args.episodes, "horizon": HORIZON, "pairs": pairs, "rows": rows,
+         "seconds": time.perf_counter() - start},
+    )  # fmt: skip
+    print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except (WorldfmError, OSError) as exc:  # a bad tokenizer or refiner folder: one line, not a traceback
+        sys.exit(f"error: {exc}")
