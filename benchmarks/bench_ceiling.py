@@ -24,13 +24,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_predict import COND_FRAMES, HORIZON, Clip, held_out_clips, score, summarize, write_json
+from bench_predict import COND_FRAMES, HORIZON, held_out_clips, reference_frames, score, summarize, write_json
 from common import print_table
+from predict_baselines import copy_last
 from worldfm.errors import WorldfmError
 from worldfm.world.detail import DEFAULT_DETAIL_RESTORE
 
@@ -43,30 +43,6 @@ def parse_pair(text: str) -> tuple[str, str | None]:
     if not sep or not tokenizer or not refiner:
         raise argparse.ArgumentTypeError(f"--pair must be TOKENIZER=REFINER (or =none), got {text!r}")
     return tokenizer, None if refiner == "none" else refiner
-
-
-def decode_path_frames(
-    tokenizer: Any, refiner: Any, clip: Clip, k: int, tolerance: float
-) -> dict[str, np.ndarray]:
-    """The true frames k..k+15 of `clip` through the tokenizer, `(16, H, W, 3)` uint8 per variant:
-    as decoded, restored, refined (when there is a refiner), and copy-last's."""
-    from worldfm.video.transforms import frames_to_tensor, tensor_to_frames
-    from worldfm.world.detail import restore_detail
-    from worldfm.world.refiner import refine_detail
-
-    with torch.no_grad():
-        decoded = tensor_to_frames(tokenizer.decode(tokenizer.encode(frames_to_tensor(clip.frames))))[0]
-    future = decoded[None, k : k + HORIZON]
-    out = {
-        "as decoded": future[0],
-        "restore": restore_detail(future, decoded[None, k - 1], clip.frames[None, k - 1], tolerance)[0],
-    }
-    if refiner is not None:
-        out["refine"] = refine_detail(
-            refiner, future, decoded[None, k - 1], clip.frames[None, k - 1], tolerance
-        )[0]
-    out["copy-last"] = np.repeat(clip.frames[k - 1 : k], HORIZON, axis=0)
-    return out
 
 
 def main() -> None:
@@ -93,8 +69,7 @@ def main() -> None:
         args.pair = [(str(pipeline / "tokenizer"), str(pipeline / "refiner"))]
     start = time.perf_counter()
     clips = held_out_clips(args.episodes, 64)
-    rows: list[dict[str, Any]] = []
-    pairs = []
+    loaded, pairs = [], []
     for tok_spec, ref_spec in args.pair:
         tokenizer = VideoTokenizer.from_pretrained(tok_spec).eval()
         refiner = None if ref_spec is None else DetailRefiner.from_pretrained(ref_spec)
@@ -102,20 +77,27 @@ def main() -> None:
             check_refiner_fits(refiner, tokenizer)  # a refiner behind another decoder measures nothing
         tolerance = refiner.config.tolerance if refiner is not None else DEFAULT_DETAIL_RESTORE
         label = f"{tok_spec}" + (f" + {ref_spec}" if ref_spec else "")
+        loaded.append((label, tokenizer, refiner, tolerance))
         pairs.append({"label": label, "tokenizer": tok_spec, "refiner": ref_spec, "tolerance": tolerance})
-        for scenario, scenario_clips in clips.items():
-            for k in COND_FRAMES:
+    rows: list[dict[str, Any]] = []
+    for scenario, scenario_clips in clips.items():
+        for k in COND_FRAMES:
+            baseline = [
+                {"episode": c.index, "scores": score(copy_last(c.frames[:k], HORIZON), c, k)}
+                for c in scenario_clips
+            ]
+            rows.append(summarize(scenario, k, "copy-last", "reference", baseline))
+            for label, tokenizer, refiner, tolerance in loaded:
                 scores: dict[str, list[dict[str, Any]]] = {}
                 for clip in scenario_clips:
-                    for variant, frames in decode_path_frames(tokenizer, refiner, clip, k, tolerance).items():
+                    for variant, frames in reference_frames(tokenizer, refiner, clip, k, tolerance).items():
                         scores.setdefault(variant, []).append(
                             {"episode": clip.index, "scores": score(frames, clip, k)}
                         )
                 for variant, per_clip in scores.items():
-                    method = variant if variant == "copy-last" else f"{label} {variant}"
-                    if variant == "copy-last" and len(pairs) > 1:
-                        continue  # the same for every pair: once
-                    rows.append(summarize(scenario, k, method, "reference", per_clip, pair=label))
+                    rows.append(
+                        summarize(scenario, k, f"{label} {variant}", "reference", per_clip, pair=label)
+                    )
                 print(f"{label} {scenario} k={k} done", flush=True)
     table = [
         {

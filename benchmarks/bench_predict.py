@@ -444,20 +444,11 @@ def run_model(
                 record["sample"] = best
             per_variant[variant].append(record)
             settings[variant] = out.settings
-        with torch.no_grad():
-            video = frames_to_tensor(clip.frames).to(pipe.device)
-            decoded = tensor_to_frames(pipe.tokenizer.decode(pipe.tokenizer.encode(video)))[0]
-        recon.append({"episode": clip.index, "scores": score(decoded[k : k + HORIZON], clip, k)})
-        restored = restore_detail(
-            decoded[None, k : k + HORIZON], decoded[None, k - 1], clip.frames[None, k - 1], tolerance
-        )[0]
-        recon_restored.append({"episode": clip.index, "scores": score(restored, clip, k)})
+        refs = reference_frames(pipe.tokenizer, pipe.refiner if has_refiner else None, clip, k, tolerance)
+        recon.append({"episode": clip.index, "scores": score(refs["as decoded"], clip, k)})
+        recon_restored.append({"episode": clip.index, "scores": score(refs["restore"], clip, k)})
         if has_refiner:
-            refined = refine_detail(
-                pipe.refiner, decoded[None, k : k + HORIZON], decoded[None, k - 1], clip.frames[None, k - 1],
-                tolerance,
-            )[0]  # fmt: skip
-            recon_refined.append({"episode": clip.index, "scores": score(refined, clip, k)})
+            recon_refined.append({"episode": clip.index, "scores": score(refs["refine"], clip, k)})
     rows = []
     names = {
         "frames": label,
@@ -501,6 +492,26 @@ def run_model(
             )
         )  # fmt: skip
     return rows
+
+
+def reference_frames(
+    tokenizer: Any, refiner: Any, clip: Clip, k: int, tolerance: float
+) -> dict[str, np.ndarray]:
+    """The true frames k..k+15 of `clip` through a world model's decode path, `(16, H, W, 3)` uint8 each:
+    "as decoded" by `tokenizer`, with the detail restore at `tolerance` ("restore"), and through `refiner`
+    ("refine", only when it is not None); the reference being frame k - 1 as decoded and as given."""
+    with torch.no_grad():
+        video = frames_to_tensor(clip.frames).to(next(tokenizer.parameters()).device)
+        decoded = tensor_to_frames(tokenizer.decode(tokenizer.encode(video)))[0]
+    future, decoded_ref, given_ref = (
+        decoded[None, k : k + HORIZON],
+        decoded[None, k - 1],
+        clip.frames[None, k - 1],
+    )
+    out = {"as decoded": future[0], "restore": restore_detail(future, decoded_ref, given_ref, tolerance)[0]}
+    if refiner is not None:
+        out["refine"] = refine_detail(refiner, future, decoded_ref, given_ref, tolerance)[0]
+    return out
 
 
 def run_baselines(clips: list[Clip], k: int, flow_ok: bool) -> list[dict[str, Any]]:

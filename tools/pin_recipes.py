@@ -30,10 +30,11 @@ def resolved_digests() -> dict[str, str]:
 
 
 def main() -> int:
+    from worldfm.tokenizers.pretrained import atomic_file
+
     digests = resolved_digests()
-    tmp = PINS.with_suffix(".tmp")
-    tmp.write_text(json.dumps(digests, indent=1, sort_keys=True) + "\n", encoding="utf-8")
-    tmp.replace(PINS)
+    with atomic_file(PINS) as tmp:
+        tmp.write_text(json.dumps(digests, indent=1, sort_keys=True) + "\n", encoding="utf-8")
     print(f"pinned {len(digests)} recipes in {PINS.relative_to(ROOT)}")
     return 0
 

@@ -1,4 +1,4 @@
-"""bench_ceiling: its --pair parsing and the decode-path frames it scores."""
+"""bench_ceiling: its --pair parsing and the decode-path frames it scores (bench_predict.reference_frames)."""
 
 import argparse
 import sys
@@ -12,9 +12,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
 
 from tokenizer_helpers import tiny_model
 
-from bench_ceiling import decode_path_frames, parse_pair
-from bench_predict import CLIP_FRAMES, HORIZON, Clip
-from predict_baselines import ColourSegmenter
+from bench_ceiling import parse_pair
+from bench_predict import CLIP_FRAMES, HORIZON, Clip, reference_frames
+from predict_baselines import ColourSegmenter, copy_last
 from worldfm.world.refiner import DetailRefiner, RefinerConfig
 
 
@@ -37,12 +37,14 @@ def _clip() -> Clip:
 
 
 @pytest.mark.parametrize("k", [1, 9])
-def test_decode_path_frames(k: int) -> None:
+def test_reference_frames(k: int) -> None:
     clip = _clip()
     untrained = DetailRefiner(RefinerConfig(channels=4, dilations=(1,)))  # zero last layer: the restore
-    out = decode_path_frames(tiny_model("continuous"), untrained, clip, k, 0.1)
-    assert list(out) == ["as decoded", "restore", "refine", "copy-last"]
+    out = reference_frames(tiny_model("continuous"), untrained, clip, k, 0.1)
+    assert list(out) == ["as decoded", "restore", "refine"]
     assert all(v.shape == (HORIZON, 32, 32, 3) and v.dtype == np.uint8 for v in out.values())
     assert np.array_equal(out["refine"], out["restore"])
-    assert np.array_equal(out["copy-last"], np.repeat(clip.frames[k - 1 : k], HORIZON, axis=0))
-    assert "refine" not in decode_path_frames(tiny_model("continuous"), None, clip, k, 0.1)
+    assert np.array_equal(
+        copy_last(clip.frames[:k], HORIZON), np.repeat(clip.frames[k - 1 : k], HORIZON, axis=0)
+    )
+    assert "refine" not in reference_frames(tiny_model("continuous"), None, clip, k, 0.1)
