@@ -105,6 +105,7 @@ def test_shipped_configs_parse() -> None:
         "predict-nano-stage3",
         "predict-nano-stage4",
         "predict-nano-stage5",
+        "predict-nano-tok12-cpu",
         "predict-super",
     }
     # Each stage starts from an earlier stage's export; stages 4 and 5 from the shipped stage 2
@@ -117,8 +118,12 @@ def test_shipped_configs_parse() -> None:
     }
     for path in CONFIGS:
         recipe = load_predict_recipe(path)
-        tier, _, stage = path.stem.removesuffix("-tok12").removesuffix("-gpu").partition("-stage")
+        plain = path.stem.removesuffix("-cpu").removesuffix("-tok12").removesuffix("-gpu")
+        tier, _, stage = plain.partition("-stage")
         assert recipe.model.tier == tier
+        if path.stem.endswith("-cpu"):
+            # a second stage over another tokenizer's latents, from the shipped DiT
+            assert recipe.model.init_from == "predict-nano" and recipe.tokenizer.path == "cv4x8x8-nano"
         if "-gpu" in path.stem:  # from scratch, its cache small enough to carry to a lease
             assert recipe.model.init_from is None and recipe.cache.dtype == "int8"
         if stage:

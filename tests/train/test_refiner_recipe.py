@@ -68,14 +68,20 @@ def test_shipped_configs_parse() -> None:
             assert recipe.samples is not None and recipe.samples.pipeline == recipe.tokenizer.source
         assert recipe.model.name == name
         source = recipe.tokenizer.source
-        if tokenizer:  # behind a tokenizer stage's own export (the shipped tier moved on)
+        # the world model whose samples a later stage learns from (behind stage 12: the CPU-trained DiT,
+        # whose pipeline's own bfloat16 copy of the tokenizer the stage reads)
+        pipeline = {"": source, "12": "runs/predict-nano-tok12-cpu/export"}.get(
+            tokenizer, "runs/predict-nano-gpu/export"
+        )
+        if tokenizer and stage and tokenizer == "12":
+            assert source == f"{pipeline}/tokenizer"
+        elif tokenizer:  # behind a tokenizer stage's own export (the shipped tier moved on)
             tier = "dv4x8x8-nano" if name == "refiner-ar-nano" else "cv4x8x8-nano"
             assert source == f"runs/{tier}-stage{tokenizer}/export"
         else:
             assert source == name.removeprefix("refiner-")
         if stage:  # fine-tuned from the first stage on the world model's own samples
             assert recipe.model.init_from == f"runs/{base}/export"
-            pipeline = "runs/predict-nano-gpu/export" if tokenizer else recipe.tokenizer.source
             assert recipe.samples is not None and recipe.samples.pipeline == pipeline
         if recipe.model.init_from_other_decoder:  # a shipped refiner moved behind a newer decoder
             assert recipe.model.init_from is not None and recipe.model.init_from.startswith(f"runs/{name}")
