@@ -6,11 +6,13 @@ refiner behind it. This benchmark scores that ceiling on bench_predict's held-ou
 judge and horizons, beside copy-last, for any tokenizer / refiner pairs, before any world model is
 trained over them: whether a decode path can beat copy-last at all is decided here.
 
-    python benchmarks/bench_ceiling.py [--pair TOKENIZER=REFINER ...] [--episodes 16]
+    python benchmarks/bench_ceiling.py [--pipeline MODEL ...] [--pair TOKENIZER=REFINER ...] [--episodes 16]
         [--out benchmarks/results/predict_ceiling.json]
 
-TOKENIZER: a tokenizer tier or folder; REFINER: a refiner folder, or `none` (restore only). Without
---pair: the shipped predict-nano pipeline's own tokenizer and refiner. Rows per
+MODEL: a world model (a shipped name such as `ar-nano`, or a pipeline folder), scored through its own
+tokenizer and refiner (restore only where it has none) and labelled by the name given; TOKENIZER: a
+tokenizer tier or folder; REFINER: a refiner folder, or `none` (restore only). Without either: the
+shipped predict-nano pipeline's own tokenizer and refiner. Rows per
 pair, scenario and k (1 and 9 conditioning frames): `as decoded`, `restore` (the hand-made detail
 restore at the refiner's tolerance, or 0.1) and `refine`, then `copy-last`; PSNR of the pooled MSE and
 mean object IoU at horizon 16 and over the 16 frames.
@@ -45,10 +47,28 @@ def parse_pair(text: str) -> tuple[str, str | None]:
     return tokenizer, None if refiner == "none" else refiner
 
 
+def decode_path(label: str, tokenizer: Any, refiner: Any | None) -> tuple[str, Any, Any | None, float]:
+    """(label, tokenizer, refiner or None, restore tolerance: the refiner's, or the default restore's)."""
+    tolerance = refiner.config.tolerance if refiner is not None else DEFAULT_DETAIL_RESTORE
+    return label, tokenizer, refiner, tolerance
+
+
+def pair_record(label: str, tokenizer: Any, refiner: Any | None, tolerance: float) -> dict[str, Any]:
+    """The JSON record of one decode path (what each row's `pair` names)."""
+    return {"label": label, "tolerance": tolerance, "refined": refiner is not None}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
         "--pair", type=parse_pair, action="append", default=None, help="TOKENIZER=REFINER|none (repeatable)"
+    )
+    parser.add_argument(
+        "--pipeline",
+        action="append",
+        default=[],
+        metavar="MODEL",
+        help="world model name or pipeline folder: its own tokenizer and refiner (repeatable)",
     )
     parser.add_argument(
         "--episodes", type=int, default=16, help="held-out episodes per scenario (default 16)"
@@ -60,25 +80,26 @@ def main() -> None:
         parser.error("need --episodes >= 1 and --threads >= 1")
     torch.set_num_threads(args.threads)
     from worldfm.tokenizers import VideoTokenizer
+    from worldfm.world.load import load_world_pipeline
     from worldfm.world.refiner import DetailRefiner, check_refiner_fits
 
-    if args.pair is None:  # the shipped Predict pipeline's decode path
-        from worldfm.tokenizers.pretrained import SHIPPED_WEIGHTS_DIR
-
-        pipeline = SHIPPED_WEIGHTS_DIR / "predict-nano"
-        args.pair = [(str(pipeline / "tokenizer"), str(pipeline / "refiner"))]
+    if args.pair is None and not args.pipeline:  # the shipped Predict pipeline's decode path
+        args.pipeline = ["predict-nano"]
     start = time.perf_counter()
-    clips = held_out_clips(args.episodes, 64)
-    loaded, pairs = [], []
-    for tok_spec, ref_spec in args.pair:
+    loaded, pairs = [], []  # every model and folder is read before any clip is simulated
+    for model in args.pipeline:
+        pipe = load_world_pipeline(model, guardrail="off", watermark=False)
+        loaded.append(decode_path(model, pipe.tokenizer.eval(), pipe.refiner))
+        pairs.append({**pair_record(*loaded[-1]), "pipeline": model})
+    for tok_spec, ref_spec in args.pair or []:
         tokenizer = VideoTokenizer.from_pretrained(tok_spec).eval()
         refiner = None if ref_spec is None else DetailRefiner.from_pretrained(ref_spec)
         if refiner is not None:
             check_refiner_fits(refiner, tokenizer)  # a refiner behind another decoder measures nothing
-        tolerance = refiner.config.tolerance if refiner is not None else DEFAULT_DETAIL_RESTORE
         label = f"{tok_spec}" + (f" + {ref_spec}" if ref_spec else "")
-        loaded.append((label, tokenizer, refiner, tolerance))
-        pairs.append({"label": label, "tokenizer": tok_spec, "refiner": ref_spec, "tolerance": tolerance})
+        loaded.append(decode_path(label, tokenizer, refiner))
+        pairs.append({**pair_record(*loaded[-1]), "tokenizer": tok_spec, "refiner": ref_spec})
+    clips = held_out_clips(args.episodes, 64)
     rows: list[dict[str, Any]] = []
     for scenario, scenario_clips in clips.items():
         for k in COND_FRAMES:

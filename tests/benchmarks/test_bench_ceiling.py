@@ -1,6 +1,7 @@
 """bench_ceiling: its --pair parsing and the decode-path frames it scores (bench_predict.reference_frames)."""
 
 import argparse
+import subprocess
 import sys
 from pathlib import Path
 
@@ -12,7 +13,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
 
 from tokenizer_helpers import tiny_model
 
-from bench_ceiling import parse_pair
+from bench_ceiling import decode_path, pair_record, parse_pair
 from bench_predict import CLIP_FRAMES, HORIZON, Clip, reference_frames
 from predict_baselines import ColourSegmenter, copy_last
 from worldfm.world.refiner import DetailRefiner, RefinerConfig
@@ -48,3 +49,24 @@ def test_reference_frames(k: int) -> None:
         copy_last(clip.frames[:k], HORIZON), np.repeat(clip.frames[k - 1 : k], HORIZON, axis=0)
     )
     assert "refine" not in reference_frames(tiny_model("continuous"), None, clip, k, 0.1)
+
+
+def test_decode_path_tolerance_and_record() -> None:
+    refiner = DetailRefiner(RefinerConfig(channels=4, dilations=(1,), tolerance=0.25))
+    path = decode_path("ar-nano", None, refiner)
+    assert path[3] == 0.25 and pair_record(*path) == {"label": "ar-nano", "tolerance": 0.25, "refined": True}
+    assert decode_path("tok", None, None)[3] == 0.1  # restore only: the default restore's tolerance
+
+
+def test_unknown_pipeline_is_refused_before_any_clip(tmp_path: Path) -> None:
+    script = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_ceiling.py"
+    out = tmp_path / "ceiling.json"
+    run = subprocess.run(
+        [sys.executable, str(script), "--pipeline", "no-such-model", "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert run.returncode != 0
+    assert "no-such-model" in run.stderr and "predict-nano" in run.stderr  # names the known models
+    assert not out.exists()
