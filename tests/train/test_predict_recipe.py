@@ -106,10 +106,11 @@ def test_shipped_configs_parse() -> None:
         "predict-nano-stage4",
         "predict-nano-stage5",
         "predict-nano-tok12-cpu",
+        "predict-nano-tok12-cpu-stage2",
         "predict-super",
     }
     # Each stage starts from an earlier stage's export; stages 4 and 5 from the shipped stage 2
-    # (stage 3, plain further training, and stage 4 were not shipped).
+    # (stage 3, plain further training, and stage 4 were not shipped); a line's stages 2+ from its stage 1.
     starts = {
         "2": "predict-nano",
         "3": "predict-nano-stage2",
@@ -118,16 +119,16 @@ def test_shipped_configs_parse() -> None:
     }
     for path in CONFIGS:
         recipe = load_predict_recipe(path)
-        plain = path.stem.removesuffix("-cpu").removesuffix("-tok12").removesuffix("-gpu")
-        tier, _, stage = plain.partition("-stage")
+        line, _, stage = path.stem.partition("-stage")  # e.g. predict-nano-tok12-cpu, "2"
+        tier = line.removesuffix("-cpu").removesuffix("-tok12").removesuffix("-gpu")
         assert recipe.model.tier == tier
-        if path.stem.endswith("-cpu"):
-            # a second stage over another tokenizer's latents, from the shipped DiT
-            assert recipe.model.init_from == "predict-nano" and recipe.tokenizer.path == "cv4x8x8-nano"
+        if line.endswith("-cpu"):  # over another tokenizer's latents, from the shipped DiT
+            assert recipe.tokenizer.path == "cv4x8x8-nano"
+            assert recipe.model.init_from == (f"runs/{line}/export" if stage else "predict-nano")
+        elif stage:
+            assert recipe.model.init_from == f"runs/{starts[stage]}/export"
         if "-gpu" in path.stem:  # from scratch, its cache small enough to carry to a lease
             assert recipe.model.init_from is None and recipe.cache.dtype == "int8"
-        if stage:
-            assert recipe.model.init_from == f"runs/{starts[stage]}/export"
         assert {d.scenario for d in recipe.data.datasets} == {"objects", "robot", "driving"}
         text = path.read_text()
         assert "Launch" in text and "worldfm train predict" in text
