@@ -14,7 +14,7 @@ tokenizer and refiner (restore only where it has none) and labelled by the name 
 tokenizer tier or folder; REFINER: a refiner folder, or `none` (restore only). Without either: the
 shipped predict-nano pipeline's own tokenizer and refiner. Rows per
 pair, scenario and k (1 and 9 conditioning frames): `as decoded`, `restore` (the hand-made detail
-restore at the refiner's tolerance, or 0.1) and `refine`, then `copy-last`; PSNR of the pooled MSE and
+restore at the pipeline's tolerance for --pipeline, else the refiner's, or 0.1) and `refine`, then `copy-last`; PSNR of the pooled MSE and
 mean object IoU at horizon 16 and over the 16 frames.
 """
 
@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -47,15 +48,24 @@ def parse_pair(text: str) -> tuple[str, str | None]:
     return tokenizer, None if refiner == "none" else refiner
 
 
-def decode_path(label: str, tokenizer: Any, refiner: Any | None) -> tuple[str, Any, Any | None, float]:
-    """(label, tokenizer, refiner or None, restore tolerance: the refiner's, or the default restore's)."""
+@dataclass(frozen=True)
+class DecodePath:
+    """One decode path to score: the tokenizer, the refiner (None: restore only) and the restore tolerance."""
+
+    label: str
+    tokenizer: Any
+    refiner: Any | None
+    tolerance: float
+
+    def record(self) -> dict[str, Any]:
+        """The JSON record of this path (what each row's `pair` names)."""
+        return {"label": self.label, "tolerance": self.tolerance, "refined": self.refiner is not None}
+
+
+def pair_path(label: str, tokenizer: Any, refiner: Any | None) -> DecodePath:
+    """A `--pair` path: restored at the refiner's tolerance, or the default restore's without one."""
     tolerance = refiner.config.tolerance if refiner is not None else DEFAULT_DETAIL_RESTORE
-    return label, tokenizer, refiner, tolerance
-
-
-def pair_record(label: str, tokenizer: Any, refiner: Any | None, tolerance: float) -> dict[str, Any]:
-    """The JSON record of one decode path (what each row's `pair` names)."""
-    return {"label": label, "tolerance": tolerance, "refined": refiner is not None}
+    return DecodePath(label, tokenizer, refiner, tolerance)
 
 
 def main() -> None:
@@ -89,16 +99,17 @@ def main() -> None:
     loaded, pairs = [], []  # every model and folder is read before any clip is simulated
     for model in args.pipeline:
         pipe = load_world_pipeline(model, guardrail="off", watermark=False)
-        loaded.append(decode_path(model, pipe.tokenizer.eval(), pipe.refiner))
-        pairs.append({**pair_record(*loaded[-1]), "pipeline": model})
+        # restored at the pipeline's own tolerance, as bench_predict's reference rows are
+        loaded.append(DecodePath(model, pipe.tokenizer.eval(), pipe.refiner, pipe.settings().detail_restore))
+        pairs.append({**loaded[-1].record(), "pipeline": model})
     for tok_spec, ref_spec in args.pair or []:
         tokenizer = VideoTokenizer.from_pretrained(tok_spec).eval()
         refiner = None if ref_spec is None else DetailRefiner.from_pretrained(ref_spec)
         if refiner is not None:
             check_refiner_fits(refiner, tokenizer)  # a refiner behind another decoder measures nothing
         label = f"{tok_spec}" + (f" + {ref_spec}" if ref_spec else "")
-        loaded.append(decode_path(label, tokenizer, refiner))
-        pairs.append({**pair_record(*loaded[-1]), "tokenizer": tok_spec, "refiner": ref_spec})
+        loaded.append(pair_path(label, tokenizer, refiner))
+        pairs.append({**loaded[-1].record(), "tokenizer": tok_spec, "refiner": ref_spec})
     clips = held_out_clips(args.episodes, 64)
     rows: list[dict[str, Any]] = []
     for scenario, scenario_clips in clips.items():
@@ -108,18 +119,21 @@ def main() -> None:
                 for c in scenario_clips
             ]
             rows.append(summarize(scenario, k, "copy-last", "reference", baseline))
-            for label, tokenizer, refiner, tolerance in loaded:
+            for path in loaded:
                 scores: dict[str, list[dict[str, Any]]] = {}
                 for clip in scenario_clips:
-                    for variant, frames in reference_frames(tokenizer, refiner, clip, k, tolerance).items():
+                    refs = reference_frames(path.tokenizer, path.refiner, clip, k, path.tolerance)
+                    for variant, frames in refs.items():
                         scores.setdefault(variant, []).append(
                             {"episode": clip.index, "scores": score(frames, clip, k)}
                         )
                 for variant, per_clip in scores.items():
                     rows.append(
-                        summarize(scenario, k, f"{label} {variant}", "reference", per_clip, pair=label)
+                        summarize(
+                            scenario, k, f"{path.label} {variant}", "reference", per_clip, pair=path.label
+                        )
                     )
-                print(f"{label} {scenario} k={k} done", flush=True)
+                print(f"{path.label} {scenario} k={k} done", flush=True)
     table = [
         {
             "scenario, k": f"{r['scenario']}, {r['cond_frames']}",
@@ -133,13 +147,13 @@ def main() -> None:
     print_table(
         "decode-path ceilings (true future through tokenizer / restore / refiner) and copy-last", table
     )
-    path = write_json(
+    written = write_json(
         args.out,
         "predict_ceiling",
         {"episodes_per_scenario": args.episodes, "horizon": HORIZON, "pairs": pairs, "rows": rows,
          "seconds": time.perf_counter() - start},
     )  # fmt: skip
-    print(f"wrote {path}")
+    print(f"wrote {written}")
 
 
 if __name__ == "__main__":

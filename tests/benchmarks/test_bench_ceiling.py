@@ -13,7 +13,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
 
 from tokenizer_helpers import tiny_model
 
-from bench_ceiling import decode_path, pair_record, parse_pair
+from bench_ceiling import pair_path, parse_pair
 from bench_predict import CLIP_FRAMES, HORIZON, Clip, reference_frames
 from predict_baselines import ColourSegmenter, copy_last
 from worldfm.world.refiner import DetailRefiner, RefinerConfig
@@ -53,9 +53,13 @@ def test_reference_frames(k: int) -> None:
 
 def test_decode_path_tolerance_and_record() -> None:
     refiner = DetailRefiner(RefinerConfig(channels=4, dilations=(1,), tolerance=0.25))
-    path = decode_path("ar-nano", None, refiner)
-    assert path[3] == 0.25 and pair_record(*path) == {"label": "ar-nano", "tolerance": 0.25, "refined": True}
-    assert decode_path("tok", None, None)[3] == 0.1  # restore only: the default restore's tolerance
+    path = pair_path("ar-nano", None, refiner)
+    assert path.tolerance == 0.25 and path.record() == {
+        "label": "ar-nano",
+        "tolerance": 0.25,
+        "refined": True,
+    }
+    assert pair_path("tok", None, None).tolerance == 0.1  # restore only: the default restore's tolerance
 
 
 def test_unknown_pipeline_is_refused_before_any_clip(tmp_path: Path) -> None:
