@@ -73,7 +73,7 @@ def test_shipped_configs_parse() -> None:
         pipeline = {"": source, "12": "runs/predict-nano-tok12-cpu/export"}.get(
             tokenizer, "runs/predict-nano-gpu/export"
         )
-        if tokenizer and stage and tokenizer == "12":
+        if stage and tokenizer == "12":
             assert source == f"{pipeline}/tokenizer"
         elif tokenizer:  # behind a tokenizer stage's own export (the shipped tier moved on)
             tier = "dv4x8x8-nano" if name == "refiner-ar-nano" else "cv4x8x8-nano"
