@@ -107,6 +107,7 @@ def test_shipped_configs_parse() -> None:
         "predict-nano-stage5",
         "predict-nano-tok12-cpu",
         "predict-nano-tok12-cpu-stage2",
+        "predict-nano-tok12-prior",
         "predict-super",
     }
     # Each stage starts from an earlier stage's export; stages 4 and 5 from the shipped stage 2
@@ -120,9 +121,14 @@ def test_shipped_configs_parse() -> None:
     for path in CONFIGS:
         recipe = load_predict_recipe(path)
         line, _, stage = path.stem.partition("-stage")  # e.g. predict-nano-tok12-cpu, "2"
-        tier = line.removesuffix("-cpu").removesuffix("-tok12").removesuffix("-gpu")
+        tier = line.removesuffix("-prior").removesuffix("-cpu").removesuffix("-tok12").removesuffix("-gpu")
         assert recipe.model.tier == tier
-        if line.endswith("-cpu"):  # over another tokenizer's latents, from the shipped DiT
+        flow_prior = recipe.model.overrides.get("flow_prior", "noise")
+        assert flow_prior == ("last_frame" if line.endswith("-prior") else "noise")
+        if line.endswith("-prior"):  # the CPU line's last DiT, taught to start from the last given frame
+            assert recipe.tokenizer.path == "cv4x8x8-nano"
+            assert recipe.model.init_from == "runs/predict-nano-tok12-cpu-stage2/export"
+        elif line.endswith("-cpu"):  # over another tokenizer's latents, from the shipped DiT
             assert recipe.tokenizer.path == "cv4x8x8-nano"
             assert recipe.model.init_from == (f"runs/{line}/export" if stage else "predict-nano")
         elif stage:
@@ -241,6 +247,14 @@ def test_task_loss_ignores_given_frames() -> None:
     # At init the network predicts 0, so the loss is the mean squared target over the free frames.
     target = (noise - z0) ** 2
     assert torch.allclose(base, torch.stack([target[0, :, 2:].mean(), target[1].mean()]), atol=1e-6)
+    # The "last_frame" prior: the flow starts from noise centred on the last given frame (sample 0
+    # is given 2 of 3 frames, so frame 2 starts at frame 1's latents; sample 1 is given none).
+    prior_task = PredictTask(
+        None, task.text_encoder, ConditioningSpec(), DiffusionSpec(), action_dim=2, flow_prior="last_frame"
+    )
+    centred = (noise[0, :, 2] + z0[0, :, 1] - z0[0, :, 2]) ** 2
+    expected = torch.stack([centred.mean(), target[1].mean()])
+    assert torch.allclose(prior_task.flow_loss(net, z0, cond, t, noise), expected, atol=1e-6)
     loss, terms = task.loss(net, batch, 0, torch.Generator())
     assert loss.ndim == 0 and torch.isfinite(loss) and "given_frames" in terms
     assert task.batch_size(batch) == 2
@@ -280,12 +294,13 @@ def test_tiny_training_run_exports_a_loadable_pipeline(tmp_path: Path) -> None:
     assert more["steps"] == 3
     assert not any(line.startswith("encoding") for line in logs[-10:])
     # A second stage (model.init_from: the export) with a vanishing learning rate exports the same
-    # weights (up to that step: Adam moves each weight by about the learning rate, a few float32 ulps).
-    stage2 = parse_predict_recipe(
-        edit(tiny_recipe(tmp_path / "data", tok, max_steps=1, lr=1e-12), "model.init_from", str(export))
-    )
-    again = Path(run_predict_recipe(stage2, tmp_path / "stage2")["export"])
+    # weights (up to that step: Adam moves each weight by about the learning rate, a few float32 ulps),
+    # here switching to the "last_frame" flow prior, which changes no weight, only where the flow starts.
+    stage2 = tiny_recipe(tmp_path / "data", tok, max_steps=1, lr=1e-12)
+    stage2 = edit(edit(stage2, "model.init_from", str(export)), "model.overrides.flow_prior", "last_frame")
+    again = Path(run_predict_recipe(parse_predict_recipe(stage2), tmp_path / "stage2")["export"])
     first, second = (Video2WorldPipeline.from_pretrained(f).transformer for f in (export, again))
+    assert (first.config.flow_prior, second.config.flow_prior) == ("noise", "last_frame")
     for (name, a), b in zip(first.state_dict().items(), second.state_dict().values(), strict=True):
         assert torch.allclose(a, b, rtol=0, atol=1e-10), name
     assert "Initial weights" in (again / "README.md").read_text()

@@ -9,8 +9,10 @@ from worldfm.errors import ConfigError
 from worldfm.world.diffusion.conditioning import (
     Condition,
     apply_frame_mask,
+    centre_noise,
     conditioning_dropout,
     frame_mask_from_counts,
+    last_frame_prior,
     latent_frames_for,
 )
 
@@ -106,3 +108,25 @@ def test_latent_frames_for() -> None:
     for bad in (0, 2, 8, 16):
         with pytest.raises(ConfigError, match=r"1 \+ a multiple of the tokenizer's temporal factor 4"):
             latent_frames_for(bad, 4, "cond_frames")
+
+
+def test_last_frame_prior_repeats_the_last_given_frame() -> None:
+    # 3 samples given 0, 1 and 2 of 4 latent frames; frame j of the latents holds the value 10 * j + sample.
+    latents = torch.tensor([[10.0 * j + i for j in range(4)] for i in range(3)])[:, None, :, None, None]
+    cond = Condition(latents=latents.expand(3, 2, 4, 2, 2), frame_mask=frame_mask_from_counts([0, 1, 2], 4))
+    prior = last_frame_prior(torch.zeros(3, 2, 4, 2, 2), cond)
+    assert prior.shape == (3, 2, 4, 2, 2)
+    assert prior[:, 1, :, 1, 0].tolist() == [[0, 0, 0, 0], [1, 1, 1, 1], [2, 12, 12, 12]]
+    assert torch.equal(last_frame_prior(torch.ones(3, 2, 4, 2, 2), None), torch.zeros(3, 2, 4, 2, 2))
+    with pytest.raises(ConfigError, match="do not match the frame mask"):
+        last_frame_prior(torch.zeros(3, 2, 5, 2, 2), cond)
+
+
+def test_centre_noise() -> None:
+    cond = Condition(latents=torch.full((2, 1, 3, 1, 1), 4.0), frame_mask=frame_mask_from_counts([0, 1], 3))
+    noise = torch.randn(2, 1, 3, 1, 1, generator=torch.Generator().manual_seed(0))
+    assert centre_noise(noise, cond, "noise") is noise
+    shifted = centre_noise(noise, cond, "last_frame") - noise
+    assert shifted[:, 0, :, 0, 0].tolist() == [[0, 0, 0], [4, 4, 4]]  # Text2World keeps plain noise
+    with pytest.raises(ConfigError, match="unknown flow prior 'copy'"):
+        centre_noise(noise, cond, "copy")

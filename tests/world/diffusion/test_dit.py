@@ -126,6 +126,8 @@ def test_action_modulation_save_load_and_old_configs(tmp_path: Path) -> None:
     data = tiny_dit_config().to_dict()
     data.pop("action_modulation")  # a config.json written before the field existed
     assert DiTConfig.from_dict(data).action_modulation is False
+    data.pop("flow_prior")
+    assert DiTConfig.from_dict(data).flow_prior == "noise"
 
 
 def test_bf16_autocast_forward() -> None:
@@ -193,6 +195,8 @@ def test_config_validation() -> None:
         tiny_dit_config(heads=3)
     with pytest.raises(ConfigError, match="head dimension"):
         tiny_dit_config(width=8, heads=2)
+    with pytest.raises(ConfigError, match=r"flow_prior must be one of \['noise', 'last_frame'\]"):
+        tiny_dit_config(flow_prior="copy")
     with pytest.raises(ConfigError, match="unknown DiT config keys"):
         DiTConfig.from_dict({"widht": 3})
     cfg = tiny_dit_config()

@@ -120,6 +120,34 @@ def test_noise_scale_scales_every_samples_initial_noise(
     assert pipe.settings(noise_scale=0.5).noise_scale == 0.5 and pipe.settings().noise_scale == 1.0
 
 
+def test_last_frame_flow_prior_starts_from_the_last_given_latent(
+    text_encoder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import worldfm.world.diffusion.pipeline as module
+
+    seen: list = []
+    real = module.sample
+    monkeypatch.setattr(
+        module,
+        "sample",
+        lambda net, noise, cond, *a, **k: seen.append((noise, cond)) or real(net, noise, cond, *a, **k),
+    )
+    video = moving_square(9)
+    plain = tiny_pipeline(text_encoder)
+    prior = tiny_pipeline(text_encoder, flow_prior="last_frame")
+    assert prior.transformer.config.flow_prior == "last_frame"
+    plain.generate(9, video=video, cond_frames=5, samples=2, seed=7, noise_scale=0.5)
+    out = prior.generate(9, video=video, cond_frames=5, samples=2, seed=7, noise_scale=0.5)
+    (noise, _), (centred, cond) = seen
+    given = cond.latents[:, :, 1]  # 5 frames = 2 latent frames: the last given one
+    assert torch.allclose(
+        centred - noise,
+        given[:, :, None].expand_as(noise).where(~cond.frame_mask[:, None, :, None, None], cond.latents),
+    )
+    assert out.videos.shape == (2, 9, *video.shape[1:])
+    assert np.array_equal(out.videos[:, :5], np.broadcast_to(video[:5], (2, 5, *video.shape[1:])))
+
+
 def test_consensus_returns_the_medoid_of_each_samples_candidates(pipe: PredictPipeline) -> None:
     from worldfm.world.consensus import select_consensus
 

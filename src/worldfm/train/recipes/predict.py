@@ -366,9 +366,11 @@ class PredictTask(FrozenEncoderTask):
         conditioning: ConditioningSpec,
         diffusion: DiffusionSpec,
         action_dim: int,
+        flow_prior: str = "noise",
     ) -> None:
         self.tokenizer, self.text_encoder = tokenizer, text_encoder
         self.spec, self.diffusion, self.action_dim = conditioning, diffusion, action_dim
+        self.flow_prior = flow_prior  # the DiT's `flow_prior`: where its flow starts (see DiTConfig)
         self.choices = torch.tensor(conditioning.latent_frames)
         self.weights = torch.tensor(conditioning.weights, dtype=torch.float64)
 
@@ -395,9 +397,12 @@ class PredictTask(FrozenEncoderTask):
     def flow_loss(
         self, model: nn.Module, z0: torch.Tensor, cond: Any, t: torch.Tensor, noise: torch.Tensor
     ) -> torch.Tensor:
-        """Mean squared velocity error over the frames that are not given, per sample `(B,)`."""
+        """Mean squared velocity error over the frames that are not given, per sample `(B,)`; `noise`
+        is standard normal, centred here as the model's flow prior asks."""
+        from worldfm.world.diffusion.conditioning import centre_noise
         from worldfm.world.diffusion.schedules import flow_interpolate, flow_velocity
 
+        noise = centre_noise(noise, cond, self.flow_prior)
         pred = model(flow_interpolate(z0, noise, t), t, cond)
         free = (~cond.frame_mask)[:, None, :, None, None].to(pred.dtype).expand_as(pred)
         err = (pred.float() - flow_velocity(z0, noise)) ** 2 * free
@@ -474,7 +479,12 @@ def _model_card(recipe: PredictRecipe, config: Any, result: TrainResult, record:
         + init_line(recipe.model.init_from)
         + training_line(recipe, result, record, "clips")
         + f"- Held-out flow loss (EMA): {scores_text(record.get('val'))}.\n"
-        f"- Default sampling: {recipe.export.sampler}, {recipe.export.steps} steps, guidance {recipe.export.guidance}, detail restore {recipe.export.detail_restore}, noise scale {recipe.export.noise_scale}.\n"
+        + (
+            f"- Flow prior: `{config.flow_prior}` (where sampling starts; see DiTConfig).\n"
+            if config.flow_prior != "noise"
+            else ""
+        )
+        + f"- Default sampling: {recipe.export.sampler}, {recipe.export.steps} steps, guidance {recipe.export.guidance}, detail restore {recipe.export.detail_restore}, noise scale {recipe.export.noise_scale}.\n"
         + GUARDRAILS_NOTE
         + RECORD_NOTE
     )
@@ -537,7 +547,7 @@ def run_predict_recipe(
         cache_file=CACHE_FILE,
         network=DiT,
         task=lambda tok, text, config, action_dim: PredictTask(
-            tok, text, recipe.conditioning, recipe.diffusion, action_dim
+            tok, text, recipe.conditioning, recipe.diffusion, action_dim, config.flow_prior
         ),
         fingerprint=fingerprint,
         unit="clip",

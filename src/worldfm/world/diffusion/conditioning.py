@@ -196,6 +196,34 @@ def apply_frame_mask(x: torch.Tensor, cond: Condition | None) -> torch.Tensor:
     return torch.where(m, cond.latents.to(x.dtype), x)  # type: ignore[union-attr]
 
 
+def last_frame_prior(like: torch.Tensor, cond: Condition | None) -> torch.Tensor:
+    """The "last_frame" flow prior's mean, shaped like the latents `like` `(B, C, T, h, w)`: every
+    frame holds the clean latent of the last given frame at or before it (given frames hold their
+    own), and zero where no frame is given before it (Text2World)."""
+    if cond is None or cond.frame_mask is None:
+        return torch.zeros_like(like)
+    mask = cond.frame_mask.to(like.device)
+    t = mask.shape[1]
+    if like.ndim != 5 or like.shape[2] != t:
+        raise ConfigError(f"latents {tuple(like.shape)} do not match the frame mask {tuple(mask.shape)}")
+    frame = torch.arange(t, device=like.device)[None, :].expand_as(mask)
+    # The index of the latest given frame at or before each frame (-1: none yet).
+    latest = torch.where(mask, frame, torch.full_like(frame, -1)).cummax(dim=1).values
+    index = latest.clamp_min(0)[:, None, :, None, None].expand(-1, like.shape[1], -1, *like.shape[3:])
+    source = cond.latents.to(device=like.device, dtype=like.dtype)  # type: ignore[union-attr]
+    return source.gather(2, index) * (latest >= 0)[:, None, :, None, None].to(like.dtype)
+
+
+def centre_noise(noise: torch.Tensor, cond: Condition | None, flow_prior: str) -> torch.Tensor:
+    """Where the flow starts at t = 1 for a model trained with `flow_prior` (`DiTConfig.flow_prior`):
+    the noise itself ("noise"), or the noise centred on `last_frame_prior` ("last_frame")."""
+    if flow_prior == "noise":
+        return noise
+    if flow_prior == "last_frame":
+        return noise + last_frame_prior(noise, cond)
+    raise ConfigError(f"unknown flow prior {flow_prior!r}; expected 'noise' or 'last_frame'")
+
+
 def latent_frames_for(video_frames: int, temporal_factor: int, what: str = "frames") -> int:
     """Video frames `1 + m * temporal_factor` -> latent frames `1 + m` (ConfigError for other counts)."""
     if (

@@ -34,6 +34,13 @@ class DiTConfig(TransformerConfig):
     - sample_frames, sample_size: the latent window trained on (frames, and side h = w); pipelines
       generate windows of at most `sample_frames` latent frames at `sample_size` by default.
     - timestep_scale: t in [0, 1] is embedded as sinusoids of `t * timestep_scale`.
+    - flow_prior: where the flow starts at t = 1. "noise": standard normal noise (plain rectified
+      flow). "last_frame": the noise is centred on the last given latent frame, repeated over the
+      frames to predict (`conditioning.centre_noise`; zero where no frame is given, as in
+      Text2World), so the network learns the change from a copy of the last frame, and a future it
+      cannot tell from the condition stays near that copy instead of fading (a data-dependent
+      coupling, as in stochastic-interpolant forecasters). Training and sampling must agree, so it
+      is part of the model's config.
     """
 
     latent_channels: int = 16
@@ -53,12 +60,14 @@ class DiTConfig(TransformerConfig):
     sample_frames: int = 5
     sample_size: int = 8
     timestep_scale: float = 1000.0
+    flow_prior: str = "noise"
     name: str = field(default="custom", compare=False)
 
     KIND: ClassVar[str] = "DiT"
     # Fields added after runs were first saved, with the value that means "as before" (left out of
     # run fingerprints at that value, so earlier runs still resume).
-    LATER_FIELDS: ClassVar[dict[str, Any]] = {"action_modulation": False}
+    LATER_FIELDS: ClassVar[dict[str, Any]] = {"action_modulation": False, "flow_prior": "noise"}
+    FLOW_PRIORS: ClassVar[tuple[str, ...]] = ("noise", "last_frame")
 
     def __post_init__(self) -> None:
         positive = (
@@ -80,6 +89,8 @@ class DiTConfig(TransformerConfig):
                 f"sample_size {self.sample_size} is not a multiple of patch_size {self.patch_size}"
             )
         self._check_numbers(("mlp_ratio", "rope_theta", "timestep_scale"))
+        if self.flow_prior not in self.FLOW_PRIORS:
+            raise ConfigError(f"flow_prior must be one of {list(self.FLOW_PRIORS)}, got {self.flow_prior!r}")
 
     # ----- derived sizes (head_dim, window_frames, resolution: TransformerConfig) -----
     def tokens(self, frames: int | None = None, size: int | None = None) -> int:

@@ -14,7 +14,9 @@ single-image latent, as in training), and contributes the frames after them. The
 keeps the given conditioning frames as they were given (they are copied, not decoded). Each
 window's new frames get the detail restore (`worldfm.world.detail`, tolerance `detail_restore`):
 where they did not change from the decoder's version of the window's last conditioning frame, that
-frame's pixels as given come back.
+frame's pixels as given come back. A DiT trained with the "last_frame" flow prior
+(`DiTConfig.flow_prior`) starts each window from its noise centred on the window's last given latent
+frame (`conditioning.centre_noise`), as it was trained; `noise_scale` then scales the spread around it.
 
 `frames` counts the conditioning frames, as Cosmos does: Video2World with `frames=33,
 cond_frames=9` returns 33 frames, 24 of them new. Conditioning frame counts must be `1 + m *
@@ -67,7 +69,12 @@ import torch
 from worldfm.errors import ConfigError
 from worldfm.world.consensus import check_consensus
 from worldfm.world.detail import DEFAULT_DETAIL_RESTORE, check_detail_settings
-from worldfm.world.diffusion.conditioning import Condition, frame_mask_from_counts, latent_frames_for
+from worldfm.world.diffusion.conditioning import (
+    Condition,
+    centre_noise,
+    frame_mask_from_counts,
+    latent_frames_for,
+)
 from worldfm.world.diffusion.pretrained import resolve_pipeline_path
 from worldfm.world.diffusion.samplers import SAMPLERS, multiverse_noise, network_calls, sample
 from worldfm.world.pipeline_base import (  # noqa: F401  (re-exported: older imports name them here)
@@ -317,7 +324,7 @@ class PredictPipeline(WorldPipeline):
                 )
             cond = Condition(**fields)
             noise = multiverse_noise((dc.latent_channels, n_lat, h, w), req.generators, device)
-            noise = noise * settings.noise_scale
+            noise = centre_noise(noise * settings.noise_scale, cond, dc.flow_prior)
 
             def tick(done: int, total: int, before: int = calls_before) -> None:
                 if progress is not None:
