@@ -60,6 +60,14 @@ def test_shipped_configs_parse() -> None:
         recipe = load_refiner_recipe(path)
         base, _, stage = path.stem.partition("-stage")  # a later stage ships under the same name
         name, _, tokenizer = base.partition("-tokenizer")  # behind a newer tokenizer than the pipeline's
+        tokenizer, _, line = tokenizer.partition("-")  # e.g. "12-prior": the line of a later DiT over it
+        if line:  # a stage-2 refiner fine-tuned again, on the futures of that line's DiT (its own export)
+            pipeline = f"runs/{name.removeprefix('refiner-')}-tok{tokenizer}-{line}/export"
+            assert recipe.tokenizer.source == f"{pipeline}/tokenizer"
+            assert recipe.samples is not None and recipe.samples.pipeline == pipeline
+            assert recipe.model.init_from == f"runs/{name}-tokenizer{tokenizer}-stage2/export"
+            assert recipe.model.name == name and "attach-refiner" in path.read_text()
+            continue
         if recipe.model.warp:  # the shipped refiner grown by the motion head, fine-tuned
             name = name.removesuffix("-warp")
             assert (
