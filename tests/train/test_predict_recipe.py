@@ -130,7 +130,10 @@ def test_shipped_configs_parse() -> None:
             assert recipe.model.init_from == "runs/predict-nano-tok12-cpu-stage2/export"
         elif line.endswith("-cpu"):  # over another tokenizer's latents, from the shipped DiT
             assert recipe.tokenizer.path == "cv4x8x8-nano"
-            assert recipe.model.init_from == (f"runs/{line}/export" if stage else "predict-nano")
+            # (stage 1 from the DiT shipped from session 15 to 26, the GPU-lease run's export)
+            assert recipe.model.init_from == (
+                f"runs/{line}/export" if stage else "runs/predict-nano-gpu/export"
+            )
         elif stage:
             assert recipe.model.init_from == f"runs/{starts[stage]}/export"
         if "-gpu" in path.stem:  # from scratch, its cache small enough to carry to a lease
@@ -144,12 +147,13 @@ def test_shipped_configs_parse() -> None:
 
 
 def test_shipped_sampling_defaults_are_the_recipes() -> None:
-    """The shipped predict-nano's sampler/config.json is what its recipe exports (the GPU-lease
-    recipe since session 15)."""
+    """The shipped predict-nano's sampler/config.json is what its recipe exports (since session 27 the
+    CPU line over the stage-12 latents with the "last_frame" flow prior; its export section is the
+    GPU-lease recipe's, the shipped one's since session 15)."""
     from worldfm.world.diffusion.pipeline import SamplerConfig
     from worldfm.world.diffusion.pretrained import resolve_pipeline_path
 
-    recipe = load_predict_recipe(CONFIGS[0].parent / "predict-nano-gpu.yaml")
+    recipe = load_predict_recipe(CONFIGS[0].parent / "predict-nano-tok12-prior.yaml")
     saved = json.loads((resolve_pipeline_path("predict-nano") / "sampler" / "config.json").read_text())
     saved.pop("_class_name")
     assert SamplerConfig(**saved) == recipe.export.sampler_config() and saved["noise_scale"] == 0.5
