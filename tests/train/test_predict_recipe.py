@@ -101,6 +101,7 @@ def test_shipped_configs_parse() -> None:
         "predict-nano",
         "predict-nano-gpu",
         "predict-nano-gpu-tok12",
+        "predict-nano-gpu-tok12-prior",
         "predict-nano-stage2",
         "predict-nano-stage3",
         "predict-nano-stage4",
@@ -124,8 +125,9 @@ def test_shipped_configs_parse() -> None:
         tier = line.removesuffix("-prior").removesuffix("-cpu").removesuffix("-tok12").removesuffix("-gpu")
         assert recipe.model.tier == tier
         flow_prior = recipe.model.overrides.get("flow_prior", "noise")
+        # the noise-centred start (session 27): the CPU line's last stage and a GPU recipe over stage 12
         assert flow_prior == ("last_frame" if line.endswith("-prior") else "noise")
-        if line.endswith("-prior"):  # the CPU line's last DiT, taught to start from the last given frame
+        if line.endswith("-prior") and "-gpu" not in line:  # the CPU line's last DiT, taught to start from the last given frame
             assert recipe.tokenizer.path == "cv4x8x8-nano"
             assert recipe.model.init_from == "runs/predict-nano-tok12-cpu-stage2/export"
         elif line.endswith("-cpu"):  # over another tokenizer's latents, from the shipped DiT
