@@ -109,6 +109,7 @@ def test_shipped_configs_parse() -> None:
         "predict-nano-tok12-cpu",
         "predict-nano-tok12-cpu-stage2",
         "predict-nano-tok12-prior",
+        "predict-nano-tok12-prior-stage2",
         "predict-super",
     }
     # Each stage starts from an earlier stage's export; stages 4 and 5 from the shipped stage 2
@@ -127,9 +128,12 @@ def test_shipped_configs_parse() -> None:
         flow_prior = recipe.model.overrides.get("flow_prior", "noise")
         # the noise-centred start (session 27): the CPU line's last stage and a GPU recipe over stage 12
         assert flow_prior == ("last_frame" if line.endswith("-prior") else "noise")
-        if line.endswith("-prior") and "-gpu" not in line:  # the CPU line's last DiT, taught to start from the last given frame
+        if (
+            line.endswith("-prior") and "-gpu" not in line
+        ):  # the CPU line's last DiT, taught to start from the last given frame
             assert recipe.tokenizer.path == "cv4x8x8-nano"
-            assert recipe.model.init_from == "runs/predict-nano-tok12-cpu-stage2/export"
+            first = "runs/predict-nano-tok12-cpu-stage2/export"  # its first stage from the plain line's last
+            assert recipe.model.init_from == (f"runs/{line}/export" if stage else first)
         elif line.endswith("-cpu"):  # over another tokenizer's latents, from the shipped DiT
             assert recipe.tokenizer.path == "cv4x8x8-nano"
             # (stage 1 from the DiT shipped from session 15 to 26, the GPU-lease run's export)
