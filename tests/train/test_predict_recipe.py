@@ -128,9 +128,8 @@ def test_shipped_configs_parse() -> None:
         flow_prior = recipe.model.overrides.get("flow_prior", "noise")
         # the noise-centred start (session 27): the CPU line's last stage and a GPU recipe over stage 12
         assert flow_prior == ("last_frame" if line.endswith("-prior") else "noise")
-        if (
-            line.endswith("-prior") and "-gpu" not in line
-        ):  # the CPU line's last DiT, taught to start from the last given frame
+        # the CPU line's last DiT, taught to start from the last given frame
+        if line.endswith("-prior") and "-gpu" not in line:
             assert recipe.tokenizer.path == "cv4x8x8-nano"
             first = "runs/predict-nano-tok12-cpu-stage2/export"  # its first stage from the plain line's last
             assert recipe.model.init_from == (f"runs/{line}/export" if stage else first)

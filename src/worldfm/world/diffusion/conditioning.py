@@ -25,6 +25,7 @@ from dataclasses import dataclass
 import torch
 
 from worldfm.errors import ConfigError
+from worldfm.world.diffusion.config import DiTConfig
 
 
 @dataclass
@@ -221,7 +222,7 @@ def centre_noise(noise: torch.Tensor, cond: Condition | None, flow_prior: str) -
         return noise
     if flow_prior == "last_frame":
         return noise + last_frame_prior(noise, cond)
-    raise ConfigError(f"unknown flow prior {flow_prior!r}; expected 'noise' or 'last_frame'")
+    raise ConfigError(f"unknown flow prior {flow_prior!r}; expected one of {list(DiTConfig.FLOW_PRIORS)}")
 
 
 def latent_frames_for(video_frames: int, temporal_factor: int, what: str = "frames") -> int:
